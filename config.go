@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/database"
+)
+
+// config is everything the server reads from its environment.
+type config struct {
+	Port           string
+	Production     bool
+	DatabaseURL    string
+	Pool           database.Pool
+	MigrateOnStart bool
+	Auth           auth.Config
+	DevSecret      bool // no BETTER_AUTH_SECRET: a random one was made
+	CORSOrigins    []string
+	LogLevel       slog.Level
+	LogJSON        bool
+}
+
+// loadConfig reads the environment through getenv, so tests can pass their
+// own. Every problem is reported at once, each on its own line.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	duration := func(name string) time.Duration {
+		v := env(name, "")
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration such as 30s or 1h", name, v))
+		}
+		return d
+	}
+	count := func(name string) int32 {
+		v := env(name, "")
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive whole number", name, v))
+		}
+		return int32(n)
+	}
+	boolean := func(name string, def bool) bool {
+		v := env(name, "")
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
+		}
+		return b
+	}
+
+	c := config{
+		Port:        env("PORT", "8080"),
+		DatabaseURL: env("DATABASE_URL", ""),
+		Pool: database.Pool{
+			MaxConns:          count("DB_MAX_CONNS"),
+			MinConns:          count("DB_MIN_CONNS"),
+			MaxConnLifetime:   duration("DB_MAX_CONN_LIFETIME"),
+			MaxConnIdleTime:   duration("DB_MAX_CONN_IDLE_TIME"),
+			HealthCheckPeriod: duration("DB_HEALTH_CHECK_PERIOD"),
+			QueryExecMode:     env("DB_QUERY_EXEC_MODE", ""),
+		},
+		MigrateOnStart: boolean("MIGRATE_ON_START", true),
+		Auth: auth.Config{
+			Secret:   []byte(getenv("BETTER_AUTH_SECRET")),
+			Issuer:   env("JWT_ISSUER", ""),
+			Audience: env("JWT_AUDIENCE", ""),
+		},
+		LogJSON: env("LOG_FORMAT", "text") == "json",
+	}
+	switch appEnv := env("APP_ENV", "development"); appEnv {
+	case "production":
+		c.Production = true
+	case "development":
+	default:
+		errs = append(errs, fmt.Errorf("APP_ENV=%q is not development or production", appEnv))
+	}
+	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("PORT=%q is not a port number", c.Port))
+	}
+	if origins := env("CORS_ALLOWED_ORIGINS", ""); origins != "" {
+		for o := range strings.SplitSeq(origins, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.CORSOrigins = append(c.CORSOrigins, o)
+			}
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q is not debug, info, warn or error", env("LOG_LEVEL", "")))
+	}
+	if f := env("LOG_FORMAT", "text"); f != "text" && f != "json" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q is not text or json", f))
+	}
+	switch {
+	case len(c.Auth.Secret) == 0 && c.Production:
+		errs = append(errs, errors.New("BETTER_AUTH_SECRET is required when APP_ENV=production"))
+	case len(c.Auth.Secret) > 0 && len(c.Auth.Secret) < auth.MinSecretLen:
+		errs = append(errs, auth.ErrShortSecret)
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,76 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/ravilushqa/otelgqlgen"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/internal/gqlerr"
+)
+
+// Cache and cost bounds of the GraphQL handler.
+const (
+	// QueryCacheSize is how many parsed and validated documents are kept.
+	QueryCacheSize = 1000
+	// APQCacheSize is how many persisted query texts are kept, by hash.
+	APQCacheSize = 1000
+	// ComplexityLimit bounds the fields one operation may select, aliases
+	// included, so one request cannot fan out into many queries.
+	ComplexityLimit = 500
+)
+
+// NewHandler returns the GraphQL endpoint over client. It expects the
+// viewer in the request context (the auth middleware puts it there).
+func NewHandler(logger *slog.Logger, client *ent.Client) http.Handler {
+	srv := handler.New(NewSchema(client))
+	srv.AddTransport(httpTransport{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
+	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
+	srv.Use(otelgqlgen.Middleware())
+	// All mutations of one operation commit together or not at all.
+	srv.Use(entgql.Transactioner{
+		TxOpener:   client,
+		SkipTxFunc: func(op *ast.OperationDefinition) bool { return op == nil || op.Operation != ast.Mutation },
+	})
+	// Added last, so it wraps the transaction and sees its failures too.
+	srv.AroundResponses(codeEveryError(logger))
+	srv.SetErrorPresenter(gqlerr.NewPresenter(logger))
+	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
+	return srv
+}
+
+// codeEveryError is the last guard on what leaves the server: an error that
+// reached the response without passing the presenter (entgql's transaction
+// failures carry driver text) is logged and replaced by an internal error.
+func codeEveryError(logger *slog.Logger) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if resp == nil {
+			return nil
+		}
+		for i, e := range resp.Errors {
+			if e.Extensions["code"] != nil {
+				continue
+			}
+			logger.ErrorContext(ctx, "graphql: uncoded error", "error", e.Message)
+			resp.Errors[i] = &gqlerror.Error{
+				Message:    "internal server error",
+				Path:       e.Path,
+				Extensions: map[string]any{"code": gqlerr.InternalServerError},
+			}
+		}
+		return resp
+	}
+}

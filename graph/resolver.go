@@ -1,0 +1,24 @@
+package graph
+
+import (
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/taskapi/server/ent"
+)
+
+// Page sizes of the tasks connection.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Resolver is the root resolver. It holds no per-request state: the viewer
+// travels in the context and ent privacy applies it.
+type Resolver struct {
+	client *ent.Client
+}
+
+// NewSchema returns the executable schema over client.
+func NewSchema(client *ent.Client) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client}})
+}

@@ -1,0 +1,183 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/taskapi/server/internal/gqlerr"
+)
+
+// MaxBodyBytes bounds a POST body. Real operations are a few KB.
+const MaxBodyBytes = 1 << 20
+
+const (
+	mediaJSON            = "application/json"
+	mediaGraphQLResponse = "application/graphql-response+json"
+)
+
+// httpTransport is GraphQL over HTTP (https://graphql.github.io/graphql-over-http/):
+// POST with a JSON body, and GET for queries only. gqlgen's own GET answers a
+// mutation with 406 and its POST lets body errors out uncoded; clients of
+// this API are promised 405 with Allow: POST and a code on every error.
+type httpTransport struct{}
+
+var _ graphql.Transport = httpTransport{}
+
+func (httpTransport) Supports(r *http.Request) bool {
+	return r.Header.Get("Upgrade") == "" && (r.Method == http.MethodGet || r.Method == http.MethodPost)
+}
+
+func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	ctx := r.Context()
+	media := responseMediaType(r)
+	w.Header().Set("Content-Type", media)
+	fail := func(status int, err *gqlerror.Error) {
+		w.WriteHeader(status)
+		// Response interceptors expect an operation context, even an empty one.
+		errCtx := graphql.WithOperationContext(ctx, &graphql.OperationContext{})
+		writeResponse(w, exec.DispatchError(errCtx, gqlerror.List{err}))
+	}
+
+	start := graphql.Now()
+	var params graphql.RawParams
+	var err error
+	if r.Method == http.MethodGet {
+		err = readGET(r, &params)
+	} else {
+		err = readPOST(w, r, &params)
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			fail(http.StatusRequestEntityTooLarge, badRequest(fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)))
+			return
+		}
+		var unsupported errUnsupportedMedia
+		if errors.As(err, &unsupported) {
+			fail(http.StatusUnsupportedMediaType, badRequest(err.Error()))
+			return
+		}
+		fail(http.StatusBadRequest, badRequest(err.Error()))
+		return
+	}
+	params.Headers = r.Header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+
+	opCtx, errs := exec.CreateOperationContext(ctx, &params)
+	if errs != nil {
+		for _, e := range errs {
+			if e.Extensions["code"] == nil {
+				// APQ's own complaints (bad hash, bad version) come uncoded.
+				e.Extensions = map[string]any{"code": gqlerr.ValidationFailed}
+			}
+		}
+		if media == mediaGraphQLResponse {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
+		return
+	}
+	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(http.StatusMethodNotAllowed, &gqlerror.Error{
+			Message:    "only queries may be sent with GET; send " + string(opCtx.Operation.Operation) + "s with POST",
+			Extensions: map[string]any{"code": gqlerr.ValidationFailed},
+		})
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	writeResponse(w, responses(ctx))
+}
+
+type errUnsupportedMedia struct{ got string }
+
+func (e errUnsupportedMedia) Error() string {
+	return fmt.Sprintf("Content-Type must be application/json, got %q", e.got)
+}
+
+func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams) error {
+	ct := r.Header.Get("Content-Type")
+	if media, _, err := mime.ParseMediaType(ct); err != nil || media != mediaJSON {
+		return errUnsupportedMedia{got: ct}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(body, params); err != nil {
+		return fmt.Errorf("request body is not a GraphQL request in JSON: %w", err)
+	}
+	return nil
+}
+
+func readGET(r *http.Request, params *graphql.RawParams) error {
+	q := r.URL.Query()
+	params.Query = q.Get("query")
+	params.OperationName = q.Get("operationName")
+	if v := q.Get("variables"); v != "" {
+		if err := decodeJSON([]byte(v), &params.Variables); err != nil {
+			return fmt.Errorf("variables parameter is not a JSON object: %w", err)
+		}
+	}
+	if v := q.Get("extensions"); v != "" {
+		if err := decodeJSON([]byte(v), &params.Extensions); err != nil {
+			return fmt.Errorf("extensions parameter is not a JSON object: %w", err)
+		}
+	}
+	return nil
+}
+
+// decodeJSON keeps numbers as json.Number so Int and Float coercion sees
+// what the client sent.
+func decodeJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// responseMediaType honours a client that asks for the newer
+// application/graphql-response+json; everyone else gets application/json.
+func responseMediaType(r *http.Request) string {
+	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+		media, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch media {
+		case mediaJSON, "application/*", "*/*":
+			return mediaJSON
+		case mediaGraphQLResponse:
+			return mediaGraphQLResponse
+		}
+	}
+	return mediaJSON
+}
+
+func badRequest(msg string) *gqlerror.Error {
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": gqlerr.ParseFailed}}
+}
+
+func writeResponse(w io.Writer, resp *graphql.Response) {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		// A response we built ourselves always marshals; say so if not.
+		b = []byte(`{"errors":[{"message":"internal server error","extensions":{"code":"` + gqlerr.InternalServerError + `"}}]}`)
+	}
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,131 @@
+// Package gqlerr spells every error code the API answers with, builds the
+// errors that carry them, and presents resolver errors to clients without
+// leaking what went wrong inside.
+package gqlerr
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/ent/privacy"
+)
+
+// Codes in extensions.code. Clients branch on these, never on messages.
+const (
+	Unauthenticated        = "UNAUTHENTICATED"
+	NotFound               = "NOT_FOUND"
+	BadUserInput           = "BAD_USER_INPUT"
+	ParseFailed            = errcode.ParseFailed      // GRAPHQL_PARSE_FAILED, set by gqlgen
+	ValidationFailed       = errcode.ValidationFailed // GRAPHQL_VALIDATION_FAILED, set by gqlgen
+	PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
+	InternalServerError    = "INTERNAL_SERVER_ERROR"
+)
+
+// Reasons in extensions.reason of an UNAUTHENTICATED error: what a client
+// should do next. An SPA refreshes its token on ReasonExpired.
+const (
+	ReasonMissing = "missing"
+	ReasonExpired = "expired"
+	ReasonInvalid = "invalid"
+)
+
+// Messages that must not vary: absent and not-yours read the same.
+const (
+	msgNotFound = "task not found"
+	msgInternal = "internal server error"
+)
+
+// BadInput is a refused input, naming the field at fault.
+func BadInput(field, message string) *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    message,
+		Extensions: map[string]any{"code": BadUserInput, "field": field},
+	}
+}
+
+// NotFoundError is the one answer for a task that is absent or not the
+// caller's.
+func NotFoundError() *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    msgNotFound,
+		Extensions: map[string]any{"code": NotFound},
+	}
+}
+
+// UnauthenticatedError is the body of a 401.
+func UnauthenticatedError(reason, message string) *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    message,
+		Extensions: map[string]any{"code": Unauthenticated, "reason": reason},
+	}
+}
+
+// NewPresenter returns the error presenter for the GraphQL handler. Errors
+// that already carry a code (ours, and gqlgen's parse, validation and
+// persisted-query errors) pass through; ent's not-found and privacy denials
+// become NOT_FOUND, ent validation errors BAD_USER_INPUT, and anything else
+// is logged and answered as INTERNAL_SERVER_ERROR with no detail.
+func NewPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if _, ok := gqlErr.Extensions["code"]; ok {
+			return gqlErr
+		}
+		var (
+			coded *gqlerror.Error
+			ve    *ent.ValidationError
+		)
+		switch {
+		case errors.As(err, &coded) && coded.Extensions["code"] != nil:
+			return withPath(coded, gqlErr)
+		case ent.IsNotFound(err), errors.Is(err, privacy.Deny):
+			return withPath(NotFoundError(), gqlErr)
+		case errors.As(err, &ve):
+			return withPath(BadInput(ve.Name, innermost(ve).Error()), gqlErr)
+		}
+		logger.ErrorContext(ctx, "graphql: unexpected error",
+			"error", err, "path", gqlErr.Path.String())
+		return withPath(&gqlerror.Error{
+			Message:    msgInternal,
+			Extensions: map[string]any{"code": InternalServerError},
+		}, gqlErr)
+	}
+}
+
+// NewRecoverFunc returns the panic handler for the GraphQL handler: the
+// panic is logged and the client gets an internal error without detail.
+func NewRecoverFunc(logger *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "graphql: panic", "panic", p)
+		return &gqlerror.Error{
+			Message:    msgInternal,
+			Extensions: map[string]any{"code": InternalServerError},
+		}
+	}
+}
+
+// withPath copies the location of the original error onto the answer.
+func withPath(e, from *gqlerror.Error) *gqlerror.Error {
+	out := *e
+	out.Path = from.Path
+	out.Locations = from.Locations
+	return &out
+}
+
+// innermost is the last error in err's chain: for ent validation errors,
+// the validator's own message, without ent's prefix.
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
+
+	"github.com/taskapi/server/graph"
+	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/database"
+)
+
+// newServer returns the whole HTTP surface. devToken, when set, is filled
+// into GraphiQL's Authorization header.
+func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, corsOrigins []string, devToken string) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, logger, db, verifier, devToken)
+	var h http.Handler = mux
+	if len(corsOrigins) > 0 {
+		// Preflight requests are answered here, before auth sees them.
+		h = cors.New(cors.Options{
+			AllowedOrigins: corsOrigins,
+			AllowedMethods: []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version"},
+			ExposedHeaders: []string{"WWW-Authenticate"},
+			MaxAge:         600,
+		}).Handler(h)
+	}
+	return h
+}
+
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, devToken string) {
+	api := verifier.Middleware(graph.NewHandler(logger, db.Client))
+	mux.Handle("GET /query", api)
+	mux.Handle("POST /query", api)
+	mux.Handle("GET /{$}", graphiql(devToken))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			logger.WarnContext(ctx, "readyz: database does not answer", "error", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+}
+
+func graphiql(devToken string) http.Handler {
+	opts := []playground.GraphiqlConfigOption{playground.WithStoragePrefix("tasks:")}
+	if devToken != "" {
+		opts = append(opts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer " + devToken}))
+	}
+	return playground.Handler("Tasks API", "/query", opts...)
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/migrate"
+
+	_ "github.com/taskapi/server/ent/runtime" // registers the privacy policy and hooks
+)
+
+// DevSubject is the user whose token development mode prints.
+const DevSubject = "demo"
+
+// run is the whole program: main only supplies the process's arguments,
+// environment and output, so tests can run it too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd, args = args[1], args[2:]
+	} else {
+		args = nil
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, getenv, stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, cfg, stdout)
+	case "token":
+		return tokenCmd(cfg, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage:
+  server            serve the GraphQL API (see README for the environment)
+  server migrate    apply pending database migrations and exit
+  server token --sub USER [--ttl 1h]
+                    print a token for USER signed with BETTER_AUTH_SECRET
+`
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) error {
+	logger := newLogger(cfg, stderr)
+	if len(cfg.Auth.Secret) == 0 {
+		cfg.Auth.Secret = []byte(rand.Text() + rand.Text())
+		cfg.DevSecret = true
+	}
+	verifier, err := auth.NewVerifier(cfg.Auth)
+	if err != nil {
+		return err
+	}
+	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.Pool)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.MigrateOnStart {
+		n, err := migrate.Up(ctx, db.SQL, db.Dialect)
+		if err != nil {
+			return err
+		}
+		logger.Info("migrations applied", "count", n, "dialect", db.Dialect)
+	}
+
+	ln, err := net.Listen("tcp", ":"+cfg.Port)
+	if err != nil {
+		return fmt.Errorf("listening on port %s: %w", cfg.Port, err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	var devToken string
+	if cfg.DevSecret {
+		devToken, err = verifier.Sign(DevSubject, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		printDevBanner(stdout, addr.Port, devToken)
+		logger.Warn("BETTER_AUTH_SECRET is not set: development mode with a random secret; tokens die with this process. Never run like this in production.")
+	}
+
+	srv := &http.Server{
+		Handler:           newServer(logger, db, verifier, cfg.CORSOrigins, devToken),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func printDevBanner(w io.Writer, port int, token string) {
+	fmt.Fprintf(w, `
+  Development mode: BETTER_AUTH_SECRET is not set, so a random secret was made.
+  Tokens signed with it stop working when this process stops.
+
+  Token for user %q (24h):
+    %s
+
+  GraphiQL: http://localhost:%d/  (the Authorization header is filled in)
+  curl:     curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+              -d '{"query":"{ tasks { totalCount } }"}' http://localhost:%d/query
+
+`, DevSubject, token, port, token, port)
+}
+
+func migrateCmd(ctx context.Context, cfg config, stdout io.Writer) error {
+	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.Pool)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := migrate.Up(ctx, db.SQL, db.Dialect)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, db.Dialect)
+	return nil
+}
+
+func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sub := fs.String("sub", "", "the user id to put in the token's sub claim (required)")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sub == "" {
+		return errors.New("token: --sub is required")
+	}
+	if *ttl <= 0 {
+		return errors.New("token: --ttl must be positive")
+	}
+	if len(cfg.Auth.Secret) == 0 {
+		return errors.New("token: BETTER_AUTH_SECRET is not set; a token needs the secret the server verifies with")
+	}
+	v, err := auth.NewVerifier(cfg.Auth)
+	if err != nil {
+		return err
+	}
+	tok, err := v.Sign(*sub, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
