@@ -39,13 +39,14 @@ func NewHandler(logger *slog.Logger, client *ent.Client) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
 	srv.Use(otelgqlgen.Middleware())
+	// gqlgen runs the first extension outermost: this one wraps the
+	// transaction below and sees its failures too.
+	srv.AroundResponses(codeEveryError(logger))
 	// All mutations of one operation commit together or not at all.
 	srv.Use(entgql.Transactioner{
 		TxOpener:   client,
 		SkipTxFunc: func(op *ast.OperationDefinition) bool { return op == nil || op.Operation != ast.Mutation },
 	})
-	// Added last, so it wraps the transaction and sees its failures too.
-	srv.AroundResponses(codeEveryError(logger))
 	srv.SetErrorPresenter(gqlerr.NewPresenter(logger))
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
 	return srv

@@ -34,6 +34,8 @@ func init() {
 	task.Hooks[1] = taskMixinHooks0[0]
 
 	task.Hooks[2] = taskHooks[0]
+
+	task.Hooks[3] = taskHooks[1]
 	taskMixinFields0 := taskMixin[0].Fields()
 	_ = taskMixinFields0
 	taskFields := schema.Task{}.Fields()

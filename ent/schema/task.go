@@ -77,7 +77,7 @@ func (Task) Indexes() []ent.Index {
 
 // Hooks of the Task.
 func (Task) Hooks() []ent.Hook {
-	return []ent.Hook{trimTitle}
+	return []ent.Hook{trimTitle, stampCreate}
 }
 
 // Annotations of the Task.
@@ -94,6 +94,23 @@ func (Task) Annotations() []schema.Annotation {
 // returned row and the same row read back (and their cursors) agree.
 func now() time.Time {
 	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// stampCreate gives a new row one instant for created_at and updated_at;
+// two defaults would each read the clock.
+func stampCreate(next ent.Mutator) ent.Mutator {
+	type stampMutation interface {
+		SetCreatedAt(time.Time)
+		SetUpdatedAt(time.Time)
+	}
+	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+		if sm, ok := m.(stampMutation); ok && m.Op().Is(ent.OpCreate) {
+			t := now()
+			sm.SetCreatedAt(t)
+			sm.SetUpdatedAt(t)
+		}
+		return next.Mutate(ctx, m)
+	})
 }
 
 // trimTitle trims surrounding white space before the field validators run,

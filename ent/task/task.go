@@ -58,7 +58,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/taskapi/server/ent/runtime"
 var (
-	Hooks  [3]ent.Hook
+	Hooks  [4]ent.Hook
 	Policy ent.Policy
 	// UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
 	UserIDValidator func(string) error
