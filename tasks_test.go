@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/gqlerr"
@@ -377,6 +378,23 @@ func TestHTTPContract(t *testing.T) {
 			res := a.raw("POST", "/query", strings.NewReader(big), header(alice, "application/json"))
 			if res.Status != 413 {
 				t.Errorf("status %d, want 413", res.Status)
+			}
+		})
+		t.Run("a request without a valid token is 401 and writes nothing", func(t *testing.T) {
+			before := countRows(t, db)
+			expired, err := a.verifier.Sign("alice", -time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for tok, reason := range map[string]string{"": gqlerr.ReasonMissing, "garbage": gqlerr.ReasonInvalid, expired: gqlerr.ReasonExpired} {
+				res := a.post(tok, `mutation { createTask(input: {title: "sneaky"}) { id } }`, nil)
+				e := res.onlyError(t)
+				if res.Status != 401 || e.code() != gqlerr.Unauthenticated || e.Extensions["reason"] != reason || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("token %.10q: status %d, body %s", tok, res.Status, res.Body)
+				}
+			}
+			if after := countRows(t, db); after != before {
+				t.Error("an unauthenticated mutation wrote a row")
 			}
 		})
 		t.Run("healthz and readyz answer", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,7 +92,7 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 	defer cancel()
 	if err := db.Ping(pingCtx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("database does not answer: %w", err)
+		return nil, &pingError{err: err}
 	}
 	return db, nil
 }
@@ -181,3 +182,19 @@ func openSQLite(path string) (*DB, error) {
 	drv := entsql.OpenDB(dialect.SQLite, sqlDB)
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.SQLite}, nil
 }
+
+// pingError reports a database that does not answer on one line: pgx lists
+// each address and TLS attempt on a line of its own.
+type pingError struct{ err error }
+
+func (e *pingError) Error() string {
+	var lines []string
+	for _, l := range strings.Split(e.err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return "database does not answer: " + strings.Join(lines, " ")
+}
+
+func (e *pingError) Unwrap() error { return e.err }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is written by the server goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func envFunc(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+// startRun starts the whole program through run and waits for /healthz.
+// It returns the base URL and the program's stdout; the program is stopped
+// and must exit cleanly when the test ends.
+func startRun(t *testing.T, env map[string]string) (string, *syncBuffer) {
+	t.Helper()
+	port := freePort(t)
+	env["PORT"] = port
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"server"}, envFunc(env), stdout, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v after shutdown", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("run did not stop after its context was cancelled")
+		}
+	})
+	base := "http://127.0.0.1:" + port
+	for range 200 {
+		select {
+		case err := <-done:
+			t.Fatalf("run stopped early: %v\nstderr: %s", err, stderr)
+		default:
+		}
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return base, stdout
+			}
+		}
+		time.Sleep(25 * time.Millisecond) // polling for start-up, not a timing assertion
+	}
+	t.Fatalf("server never answered /healthz\nstderr: %s", stderr)
+	return "", nil
+}
+
+func postQuery(t *testing.T, base, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/query", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestRunServesWithConfiguredSecret(t *testing.T) {
+	env := map[string]string{
+		"BETTER_AUTH_SECRET": testSecret,
+		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "tasks.db"),
+		"APP_ENV":            "production",
+	}
+	base, _ := startRun(t, env)
+
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"server", "token", "--sub", "alice"}, envFunc(env), &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	status, body := postQuery(t, base, strings.TrimSpace(tok.String()), `{"query":"mutation { createTask(input: {title: \"from run\"}) { title } }"}`)
+	if status != 200 || !strings.Contains(body, `"title":"from run"`) {
+		t.Errorf("createTask through run: %d %s", status, body)
+	}
+	res, err := http.Get(base + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Errorf("readyz: %v %v", res, err)
+	}
+}
+
+func TestRunDevelopmentMode(t *testing.T) {
+	t.Chdir(t.TempDir()) // no configuration at all: SQLite in the working directory
+	base, stdout := startRun(t, map[string]string{})
+	if _, err := os.Stat("tasks.db"); err != nil {
+		t.Errorf("no SQLite file in the working directory: %v", err)
+	}
+	m := regexp.MustCompile(`(?m)^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)\s*$`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no token in the development banner:\n%s", stdout)
+	}
+	if status, body := postQuery(t, base, m[1], `{"query":"{ tasks { totalCount } }"}`); status != 200 || !strings.Contains(body, `"totalCount":0`) {
+		t.Errorf("the printed token does not work: %d %s", status, body)
+	}
+	res, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(page), m[1]) {
+		t.Error("GraphiQL does not carry the development token")
+	}
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	sqlite := "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"short secret", map[string]string{"BETTER_AUTH_SECRET": "too-short", "DATABASE_URL": sqlite}, "at least 32 bytes"},
+		{"production without a secret", map[string]string{"APP_ENV": "production", "DATABASE_URL": sqlite}, "BETTER_AUTH_SECRET is required"},
+		{"malformed DATABASE_URL", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL must be"},
+		{"unparsable PostgreSQL URL", map[string]string{"DATABASE_URL": "postgres://u:p@host:notaport/db"}, "parsing DATABASE_URL"},
+		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "database does not answer"},
+		{"bad pool size", map[string]string{"DB_MAX_CONNS": "lots", "DATABASE_URL": sqlite}, "DB_MAX_CONNS"},
+		{"bad port", map[string]string{"PORT": "http", "DATABASE_URL": sqlite}, "PORT"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), []string{"server"}, envFunc(tc.env), io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("run started")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || strings.Contains(msg, "goroutine") {
+				t.Errorf("error %q, want it to say %q", msg, tc.want)
+			}
+			if strings.Count(msg, "\n") > 0 {
+				t.Errorf("error spans several lines: %q", msg)
+			}
+		})
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")}
+	for _, want := range []string{"applied 1 migration", "applied 0 migration"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"server", "migrate"}, envFunc(env), &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("migrate printed %q, want %q", out.String(), want)
+		}
+	}
+}
