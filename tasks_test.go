@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -315,6 +319,12 @@ func TestErrorsDoNotLeak(t *testing.T) {
 		if err := db.Client.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if res := a.raw("GET", "/readyz", nil, nil); res.Status != 503 {
+			t.Errorf("readyz with the database gone: status %d, want 503", res.Status)
+		}
+		if res := a.raw("GET", "/healthz", nil, nil); res.Status != 200 {
+			t.Errorf("healthz with the database gone: status %d, want 200", res.Status)
+		}
 		for _, q := range []string{
 			`{ tasks { totalCount edges { node { id } } } }`,
 			`mutation { createTask(input: {title: "y"}) { id } }`,
@@ -395,6 +405,41 @@ func TestHTTPContract(t *testing.T) {
 			}
 			if after := countRows(t, db); after != before {
 				t.Error("an unauthenticated mutation wrote a row")
+			}
+		})
+		t.Run("automatic persisted queries work over POST and GET", func(t *testing.T) {
+			const q = `{ tasks { totalCount } }`
+			sum := sha256.Sum256([]byte(q))
+			ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+			send := func(body map[string]any) response {
+				b, _ := json.Marshal(body)
+				return a.raw("POST", "/query", bytes.NewReader(b), header(alice, "application/json"))
+			}
+			if e := send(map[string]any{"extensions": ext}).onlyError(t); e.code() != gqlerr.PersistedQueryNotFound {
+				t.Fatalf("unknown hash: code %q, want %s", e.code(), gqlerr.PersistedQueryNotFound)
+			}
+			var out struct{ Tasks connection }
+			send(map[string]any{"query": q, "extensions": ext}).decode(t, &out)
+			send(map[string]any{"extensions": ext}).decode(t, &out)
+			extJSON, _ := json.Marshal(ext)
+			a.get(alice, url.Values{"extensions": {string(extJSON)}}).decode(t, &out)
+			if out.Tasks.TotalCount != 1 {
+				t.Errorf("totalCount %d through a persisted query", out.Tasks.TotalCount)
+			}
+			wrong := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.Repeat("0", 64)}}
+			if e := send(map[string]any{"query": q, "extensions": wrong}).onlyError(t); e.code() != gqlerr.ValidationFailed {
+				t.Errorf("hash not matching the query: code %q", e.code())
+			}
+		})
+		t.Run("an operation over the complexity limit is refused", func(t *testing.T) {
+			var q strings.Builder
+			q.WriteString("{")
+			for i := range 100 {
+				fmt.Fprintf(&q, " a%d: tasks(first: 100) { edges { node { id title description } } }", i)
+			}
+			q.WriteString(" }")
+			if e := a.post(alice, q.String(), nil).onlyError(t); e.code() != gqlerr.ComplexityLimit {
+				t.Errorf("code %q, want %s", e.code(), gqlerr.ComplexityLimit)
 			}
 		})
 		t.Run("healthz and readyz answer", func(t *testing.T) {

@@ -38,7 +38,12 @@ func NewHandler(logger *slog.Logger, client *ent.Client) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
-	srv.Use(otelgqlgen.Middleware())
+	// Variables carry task text: keep user data out of traces. Spans only
+	// for fields that run a resolver, not for every scalar.
+	srv.Use(otelgqlgen.Middleware(
+		otelgqlgen.WithoutVariables(),
+		otelgqlgen.WithCreateSpanFromFields(func(fc *graphql.FieldContext) bool { return fc.IsResolver }),
+	))
 	// gqlgen runs the first extension outermost: this one wraps the
 	// transaction below and sees its failures too.
 	srv.AroundResponses(codeEveryError(logger))

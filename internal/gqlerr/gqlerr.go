@@ -24,6 +24,7 @@ const (
 	ParseFailed            = errcode.ParseFailed      // GRAPHQL_PARSE_FAILED, set by gqlgen
 	ValidationFailed       = errcode.ValidationFailed // GRAPHQL_VALIDATION_FAILED, set by gqlgen
 	PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
+	ComplexityLimit        = "COMPLEXITY_LIMIT_EXCEEDED" // set by gqlgen's complexity extension
 	InternalServerError    = "INTERNAL_SERVER_ERROR"
 )
 
