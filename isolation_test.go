@@ -58,11 +58,18 @@ func TestIsolation(t *testing.T) {
 				t.Errorf("node = %+v, want null", out.Node)
 			}
 		})
+		t.Run("node: the caller's own task resolves", func(t *testing.T) {
+			var out struct{ Node *task }
+			a.post(bob, `query($id: ID!) { node(id: $id) { id ... on Task { title } } }`, idVars(bobTask.ID)).decode(t, &out)
+			if out.Node == nil || out.Node.Title != bobTask.Title {
+				t.Errorf("node = %+v, want bob's task", out.Node)
+			}
+		})
 		t.Run("nodes: other user's entries are null", func(t *testing.T) {
 			var out struct{ Nodes []*task }
 			a.post(bob, `query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Task { title } } }`,
 				map[string]any{"ids": []string{target.ID, bobTask.ID, absent}}).decode(t, &out)
-			if len(out.Nodes) != 3 || out.Nodes[0] != nil || out.Nodes[1] == nil || out.Nodes[1].ID != bobTask.ID || out.Nodes[2] != nil {
+			if len(out.Nodes) != 3 || out.Nodes[0] != nil || out.Nodes[1] == nil || out.Nodes[1].ID != bobTask.ID || out.Nodes[1].Title != bobTask.Title || out.Nodes[2] != nil {
 				t.Errorf("nodes = %+v, want [null, bob's task, null]", out.Nodes)
 			}
 		})
