@@ -11,6 +11,10 @@ import (
 )
 
 func main() {
+	// Our override of one block of entgql's pagination template: see the file.
+	if _, err := entgql.PaginationTemplate.ParseFiles("ent/template/paginate.tmpl"); err != nil {
+		log.Fatalf("parsing pagination override: %v", err)
+	}
 	ex, err := entgql.NewExtension(
 		entgql.WithSchemaGenerator(),
 		entgql.WithSchemaPath("ent.graphql"),

@@ -5,7 +5,6 @@ package testdb
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -109,13 +108,4 @@ func newPostgres(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
-}
-
-// Must fails the test on err: for seeding, where an error is the test's bug.
-func Must[T any](t testing.TB, v T, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatal(fmt.Errorf("unexpected error: %w", err))
-	}
-	return v
 }
