@@ -92,53 +92,17 @@ func TestPagination(t *testing.T) {
 		})
 
 		t.Run("forward pages list each task exactly once", func(t *testing.T) {
-			var seen []string
-			vars := map[string]any{"first": 7}
-			for pages := 0; ; pages++ {
-				if pages > n {
-					t.Fatal("pagination does not end")
-				}
-				c := a.list(alice, vars)
-				for _, e := range c.Edges {
-					seen = append(seen, e.Node.ID)
-				}
-				if !c.PageInfo.HasNextPage {
-					break
-				}
-				vars["after"] = *c.PageInfo.EndCursor
-			}
-			assertSameSet(t, seen, want)
+			assertSameSet(t, ids(a.walk(alice, map[string]any{"first": 7}, false)), want)
 		})
 
 		t.Run("backward pages list each task exactly once", func(t *testing.T) {
-			var seen []string
-			vars := map[string]any{"last": 10}
-			for pages := 0; ; pages++ {
-				if pages > n {
-					t.Fatal("pagination does not end")
-				}
-				c := a.list(alice, vars)
-				for _, e := range c.Edges {
-					seen = append(seen, e.Node.ID)
-				}
-				if !c.PageInfo.HasPreviousPage {
-					break
-				}
-				vars["before"] = *c.PageInfo.StartCursor
-			}
-			assertSameSet(t, seen, want)
+			assertSameSet(t, ids(a.walk(alice, map[string]any{"last": 10}, true)), want)
 		})
 
 		t.Run("ordered by title ascending across pages", func(t *testing.T) {
 			var titles []string
-			vars := map[string]any{"first": 20, "orderBy": map[string]any{"field": "TITLE", "direction": "ASC"}}
-			for {
-				c := a.list(alice, vars)
-				titles = append(titles, c.titles()...)
-				if !c.PageInfo.HasNextPage {
-					break
-				}
-				vars["after"] = *c.PageInfo.EndCursor
+			for _, tk := range a.walk(alice, map[string]any{"first": 20, "orderBy": map[string]any{"field": "TITLE", "direction": "ASC"}}, false) {
+				titles = append(titles, tk.Title)
 			}
 			if len(titles) != n || !slices.IsSorted(titles) {
 				t.Errorf("titles = %v, want %d in ascending order", titles, n)
@@ -356,6 +320,9 @@ func TestHTTPContract(t *testing.T) {
 			if res.Status != 200 || out.Tasks.TotalCount != 1 {
 				t.Errorf("status %d, body %s", res.Status, res.Body)
 			}
+			if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q on a user's data, want no-store", cc)
+			}
 		})
 		t.Run("GET refuses a mutation with 405 and runs nothing", func(t *testing.T) {
 			before := countRows(t, db)
@@ -456,6 +423,38 @@ func TestHTTPContract(t *testing.T) {
 			}
 		})
 	})
+}
+
+// walk pages through tasks as tok from vars, forwards by endCursor or
+// backwards by startCursor, and returns every task seen in page order.
+func (a *api) walk(tok string, vars map[string]any, backward bool) []task {
+	a.t.Helper()
+	var seen []task
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			a.t.Fatal("pagination does not end")
+		}
+		c := a.list(tok, vars)
+		for _, e := range c.Edges {
+			seen = append(seen, e.Node)
+		}
+		switch {
+		case !backward && c.PageInfo.HasNextPage:
+			vars["after"] = *c.PageInfo.EndCursor
+		case backward && c.PageInfo.HasPreviousPage:
+			vars["before"] = *c.PageInfo.StartCursor
+		default:
+			return seen
+		}
+	}
+}
+
+func ids(tasks []task) []string {
+	out := make([]string, len(tasks))
+	for i, tk := range tasks {
+		out[i] = tk.ID
+	}
+	return out
 }
 
 // assertSameSet checks that got holds each of want exactly once.

@@ -41,6 +41,8 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	ctx := r.Context()
 	media := responseMediaType(r)
 	w.Header().Set("Content-Type", media)
+	// Answers hold one user's data: no shared cache may keep them, GET or not.
+	w.Header().Set("Cache-Control", "no-store")
 	fail := func(status int, err *gqlerror.Error) {
 		w.WriteHeader(status)
 		// Response interceptors expect an operation context, even an empty one.
