@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/playground"
 )
 
 // newServer returns the whole HTTP surface. devToken, when set, is filled
@@ -37,7 +37,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifie
 	api := verifier.Middleware(graph.NewHandler(logger, db.Client))
 	mux.Handle("GET /query", api)
 	mux.Handle("POST /query", api)
-	mux.Handle("GET /{$}", graphiql(devToken))
+	mux.Handle("GET /{$}", playground.Handler(devToken))
+	mux.Handle("GET "+playground.AssetsPath, playground.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -51,12 +52,4 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifie
 		}
 		w.Write([]byte("ok\n"))
 	})
-}
-
-func graphiql(devToken string) http.Handler {
-	opts := []playground.GraphiqlConfigOption{playground.WithStoragePrefix("tasks:")}
-	if devToken != "" {
-		opts = append(opts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer " + devToken}))
-	}
-	return playground.Handler("Tasks API", "/query", opts...)
 }
