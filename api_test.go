@@ -35,7 +35,7 @@ func newAPI(t testing.TB, db *database.DB) *api {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(newServer(logger, db, v, nil, ""))
+	srv := httptest.NewServer(newServer(logger, db, v, serverOptions{}))
 	t.Cleanup(srv.Close)
 	return &api{t: t, srv: srv, verifier: v, db: db}
 }

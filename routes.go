@@ -12,18 +12,26 @@ import (
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/playground"
+	"github.com/taskapi/server/internal/telemetry"
 )
 
-// newServer returns the whole HTTP surface. devToken, when set, is filled
-// into GraphiQL's Authorization header.
-func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, corsOrigins []string, devToken string) http.Handler {
+// serverOptions are the optional parts of the HTTP surface.
+type serverOptions struct {
+	// CORSOrigins are the browser origins allowed to call the API.
+	CORSOrigins []string
+	// DevToken, when set, is filled into GraphiQL's Authorization header.
+	DevToken string
+}
+
+// newServer returns the whole HTTP surface.
+func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, opts serverOptions) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, db, verifier, devToken)
+	addRoutes(mux, logger, db, verifier, telemetry.NewMetrics(db.SQL), opts.DevToken)
 	var h http.Handler = mux
-	if len(corsOrigins) > 0 {
+	if len(opts.CORSOrigins) > 0 {
 		// Preflight requests are answered here, before auth sees them.
 		h = cors.New(cors.Options{
-			AllowedOrigins: corsOrigins,
+			AllowedOrigins: opts.CORSOrigins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost},
 			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version"},
 			ExposedHeaders: []string{"WWW-Authenticate"},
@@ -33,10 +41,11 @@ func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, co
 	return h
 }
 
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, devToken string) {
-	api := verifier.Middleware(graph.NewHandler(logger, db.Client))
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, metrics *telemetry.Metrics, devToken string) {
+	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, metrics.GraphQL())))
 	mux.Handle("GET /query", api)
 	mux.Handle("POST /query", api)
+	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /{$}", playground.Handler(devToken))
 	mux.Handle("GET "+playground.AssetsPath, playground.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

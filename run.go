@@ -14,6 +14,7 @@ import (
 
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/telemetry"
 	"github.com/taskapi/server/migrate"
 
 	_ "github.com/taskapi/server/ent/runtime" // registers the privacy policy and hooks
@@ -66,6 +67,17 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg, stderr)
+	stopTracing, tracing, err := telemetry.SetupTracing(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			logger.Warn("flushing traces", "error", err)
+		}
+	}()
 	if len(cfg.Auth.Secret) == 0 {
 		cfg.Auth.Secret = []byte(rand.Text() + rand.Text())
 		cfg.DevSecret = true
@@ -103,7 +115,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, db, verifier, cfg.CORSOrigins, devToken),
+		Handler:           newServer(logger, db, verifier, serverOptions{CORSOrigins: cfg.CORSOrigins, DevToken: devToken}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -111,7 +123,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production)
+	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tracing)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

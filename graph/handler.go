@@ -30,9 +30,13 @@ const (
 )
 
 // NewHandler returns the GraphQL endpoint over client. It expects the
-// viewer in the request context (the auth middleware puts it there).
-func NewHandler(logger *slog.Logger, client *ent.Client) http.Handler {
+// viewer in the request context (the auth middleware puts it there). exts
+// run outermost, before the handler's own extensions (metrics, say).
+func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.HandlerExtension) http.Handler {
 	srv := handler.New(NewSchema(client))
+	for _, ext := range exts {
+		srv.Use(ext)
+	}
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
 	srv.Use(extension.Introspection{})

@@ -1,0 +1,85 @@
+// Package telemetry is what operators watch: Prometheus metrics, and
+// OpenTelemetry traces when an OTLP endpoint is configured.
+package telemetry
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the server's Prometheus registry and instruments. It has
+// its own registry, so tests can make as many as they like.
+type Metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.HistogramVec
+	operations *prometheus.CounterVec
+}
+
+// NewMetrics registers the Go runtime, the process, the database pool (as
+// database/sql sees it) and the server's own instruments.
+func NewMetrics(db *sql.DB) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tasks_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route, method and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method", "code"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tasks_graphql_operations_total",
+			Help: "GraphQL operations executed, by type and by outcome: ok, or the first error's code.",
+		}, []string{"type", "outcome"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db, "tasks"),
+		m.requests,
+		m.operations,
+	)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Instrument times every request to h under the fixed route label, so
+// label values stay few whatever paths clients send.
+func (m *Metrics) Instrument(route string, h http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerDuration(m.requests.MustCurryWith(prometheus.Labels{"route": route}), h)
+}
+
+// GraphQL returns a gqlgen extension that counts operations by outcome.
+func (m *Metrics) GraphQL() graphql.HandlerExtension {
+	return operationCounter{m.operations}
+}
+
+type operationCounter struct{ c *prometheus.CounterVec }
+
+func (operationCounter) ExtensionName() string                   { return "OperationMetrics" }
+func (operationCounter) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (o operationCounter) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	typ := "unknown"
+	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
+		typ = string(oc.Operation.Operation)
+	}
+	outcome := "ok"
+	if resp != nil && len(resp.Errors) > 0 {
+		outcome = "error"
+		if code, ok := resp.Errors[0].Extensions["code"].(string); ok {
+			outcome = code
+		}
+	}
+	o.c.WithLabelValues(typ, outcome).Inc()
+	return resp
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/testdb"
+)
+
+func TestMetrics(t *testing.T) {
+	a := newAPI(t, testdb.Open(t, dialect.SQLite))
+	alice := a.token("alice")
+	a.createTask(alice, map[string]any{"title": "counted"})
+	a.list(alice, nil)
+	if e := a.post(alice, `{ task(id: "6f1c2a9e-3b7d-4c1e-9a55-0d2f8e7b4c31") { id } }`, nil).onlyError(t); e.code() != gqlerr.NotFound {
+		t.Fatalf("code %q", e.code())
+	}
+	a.post("", `{ tasks { totalCount } }`, nil)
+
+	res := a.raw("GET", "/metrics", nil, nil)
+	if res.Status != 200 {
+		t.Fatalf("/metrics: status %d", res.Status)
+	}
+	for _, want := range []string{
+		`tasks_graphql_operations_total{outcome="ok",type="mutation"} 1`,
+		`tasks_graphql_operations_total{outcome="ok",type="query"} 1`,
+		`tasks_graphql_operations_total{outcome="NOT_FOUND",type="query"} 1`,
+		`tasks_http_request_duration_seconds_count{code="200",method="post",route="/query"} 3`,
+		`tasks_http_request_duration_seconds_count{code="401",method="post",route="/query"} 1`,
+		`go_sql_max_open_connections{db_name="tasks"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(res.Body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	db := testdb.Open(t, dialect.SQLite)
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(newServer(logger, db, v, serverOptions{CORSOrigins: []string{"https://app.example"}}))
+	t.Cleanup(srv.Close)
+
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/query", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	t.Run("an allowed origin's preflight passes without a token", func(t *testing.T) {
+		res := preflight("https://app.example")
+		if res.StatusCode >= 300 || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+			!strings.Contains(strings.ToLower(res.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+			t.Errorf("status %d, headers %v", res.StatusCode, res.Header)
+		}
+	})
+	t.Run("another origin gets no CORS grant", func(t *testing.T) {
+		if res := preflight("https://evil.example"); res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("evil origin allowed: %v", res.Header)
+		}
+	})
+	t.Run("a 401 is readable by the allowed origin", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", strings.NewReader(`{"query":"{ tasks { totalCount } }"}`))
+		req.Header.Set("Origin", "https://app.example")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+			!strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), "Www-Authenticate") {
+			t.Errorf("status %d, headers %v", res.StatusCode, res.Header)
+		}
+	})
+}
