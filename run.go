@@ -97,6 +97,10 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			return err
 		}
 		logger.Info("migrations applied", "count", n, "dialect", db.Dialect)
+	} else if n, err := migrate.Pending(ctx, db.SQL, db.Dialect); err != nil {
+		return err
+	} else if n > 0 {
+		return fmt.Errorf("the database lacks %d migration(s) and MIGRATE_ON_START=false: run the migrate command first", n)
 	}
 
 	ln, err := net.Listen("tcp", ":"+cfg.Port)

@@ -164,6 +164,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "database does not answer"},
 		{"bad pool size", map[string]string{"DB_MAX_CONNS": "lots", "DATABASE_URL": sqlite}, "DB_MAX_CONNS"},
 		{"bad port", map[string]string{"PORT": "http", "DATABASE_URL": sqlite}, "PORT"},
+		{"pending migrations not to be applied", map[string]string{"MIGRATE_ON_START": "false", "DATABASE_URL": sqlite}, "run the migrate command first"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,9 +9,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed postgres/*.sql sqlite/*.sql
@@ -65,11 +67,18 @@ func newProvider(db *sql.DB, d string) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	gd := goose.DialectPostgres
-	if d == dialect.SQLite {
-		gd = goose.DialectSQLite3
+	gd, opts := goose.DialectSQLite3, []goose.ProviderOption(nil)
+	if d == dialect.Postgres {
+		// Replicas starting together take turns. A lock row, not an advisory
+		// lock: session locks do not survive a transaction-mode pooler.
+		// Polled each second for up to five minutes.
+		locker, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 300))
+		if err != nil {
+			return nil, fmt.Errorf("creating migration lock: %w", err)
+		}
+		gd, opts = goose.DialectPostgres, append(opts, goose.WithLocker(locker))
 	}
-	p, err := goose.NewProvider(gd, db, fsys)
+	p, err := goose.NewProvider(gd, db, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading migrations: %w", err)
 	}

@@ -99,6 +99,63 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 	})
 }
 
+// TestReplicasMigrateTogether starts several migrations at once on one
+// empty database, as replicas starting together do: the lock lets one apply
+// each migration and the others find nothing left to do.
+func TestReplicasMigrateTogether(t *testing.T) {
+	for _, d := range testdb.Dialects() {
+		if d != dialect.Postgres {
+			continue // one SQLite file has one server process
+		}
+		t.Run(d, func(t *testing.T) {
+			ctx := context.Background()
+			url := testdb.URL(t, d)
+			const replicas = 4
+			applied := make(chan int, replicas)
+			errs := make(chan error, replicas)
+			for range replicas {
+				go func() {
+					db, err := database.Open(ctx, url, database.Pool{MaxConns: 2})
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer db.Close()
+					n, err := migrate.Up(ctx, db.SQL, db.Dialect)
+					applied <- n
+					errs <- err
+				}()
+			}
+			total := 0
+			for range replicas {
+				if err := <-errs; err != nil {
+					t.Errorf("a replica failed to migrate: %v", err)
+				}
+			}
+			close(applied)
+			for n := range applied {
+				total += n
+			}
+			files, err := fs.Glob(mustFS(t, d), "*.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != len(files) {
+				t.Errorf("replicas applied %d migrations in all, want each of the %d once", total, len(files))
+			}
+		})
+	}
+}
+
+func mustFS(t *testing.T, d string) fs.FS {
+	t.Helper()
+	fsys, err := migrate.FS(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsys
+}
+
 func TestMigrationDirectories(t *testing.T) {
 	for _, d := range dirs {
 		t.Run(d+" atlas.sum matches the files", func(t *testing.T) {
