@@ -47,14 +47,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		return d
 	}
-	count := func(name string) int32 {
+	count := func(name string, least int64) int32 {
 		v := env(name, "")
 		if v == "" {
 			return 0
 		}
 		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q is not a positive whole number", name, v))
+		if err != nil || n < least {
+			errs = append(errs, fmt.Errorf("%s=%q is not a whole number of at least %d", name, v, least))
 		}
 		return int32(n)
 	}
@@ -74,8 +74,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Port:        env("PORT", "8080"),
 		DatabaseURL: env("DATABASE_URL", ""),
 		Pool: database.Pool{
-			MaxConns:          count("DB_MAX_CONNS"),
-			MinConns:          count("DB_MIN_CONNS"),
+			MaxConns:          count("DB_MAX_CONNS", 1),
+			MinConns:          count("DB_MIN_CONNS", 0),
 			MaxConnLifetime:   duration("DB_MAX_CONN_LIFETIME"),
 			MaxConnIdleTime:   duration("DB_MAX_CONN_IDLE_TIME"),
 			HealthCheckPeriod: duration("DB_HEALTH_CHECK_PERIOD"),
@@ -88,6 +88,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Audience: env("JWT_AUDIENCE", ""),
 		},
 		LogJSON: env("LOG_FORMAT", "text") == "json",
+	}
+	maxConns := c.Pool.MaxConns
+	if maxConns == 0 {
+		maxConns = database.DefaultMaxConns
+	}
+	if c.Pool.MinConns > maxConns {
+		errs = append(errs, fmt.Errorf("DB_MIN_CONNS=%d is more than the pool's %d connections", c.Pool.MinConns, maxConns))
 	}
 	switch appEnv := env("APP_ENV", "development"); appEnv {
 	case "production":

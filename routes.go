@@ -45,6 +45,11 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifie
 	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, metrics.GraphQL())))
 	mux.Handle("GET /query", api)
 	mux.Handle("POST /query", api)
+	// A GET route also takes HEAD; GraphQL has nothing to say to it.
+	mux.HandleFunc("HEAD /query", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, POST")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	})
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.Handle("GET /{$}", playground.Handler(devToken))
 	mux.Handle("GET "+playground.AssetsPath, playground.Assets())

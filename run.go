@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/taskapi/server/internal/auth"
@@ -184,7 +185,7 @@ func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *sub == "" {
+	if strings.TrimSpace(*sub) == "" {
 		return errors.New("token: --sub is required")
 	}
 	if *ttl <= 0 {

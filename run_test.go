@@ -163,6 +163,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"unparsable PostgreSQL URL", map[string]string{"DATABASE_URL": "postgres://u:p@host:notaport/db"}, "parsing DATABASE_URL"},
 		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "database does not answer"},
 		{"bad pool size", map[string]string{"DB_MAX_CONNS": "lots", "DATABASE_URL": sqlite}, "DB_MAX_CONNS"},
+		{"empty pool", map[string]string{"DB_MAX_CONNS": "0", "DATABASE_URL": sqlite}, "DB_MAX_CONNS"},
+		{"more idle connections than the pool holds", map[string]string{"DB_MIN_CONNS": "20", "DB_MAX_CONNS": "5", "DATABASE_URL": sqlite}, "DB_MIN_CONNS=20"},
 		{"bad port", map[string]string{"PORT": "http", "DATABASE_URL": sqlite}, "PORT"},
 		{"pending migrations not to be applied", map[string]string{"MIGRATE_ON_START": "false", "DATABASE_URL": sqlite}, "run the migrate command first"},
 	}
@@ -180,6 +182,29 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 				t.Errorf("error spans several lines: %q", msg)
 			}
 		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(envFunc(map[string]string{"DB_MIN_CONNS": "0"}))
+	if err != nil {
+		t.Fatalf("DB_MIN_CONNS=0, the documented default, refused: %v", err)
+	}
+	if cfg.Port != "8080" || !cfg.MigrateOnStart || cfg.Production || cfg.DatabaseURL != "" || len(cfg.CORSOrigins) != 0 {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	env := map[string]string{"BETTER_AUTH_SECRET": testSecret}
+	for _, args := range [][]string{{"--sub", " "}, {}, {"--sub", "alice", "--ttl", "-1h"}} {
+		err := run(context.Background(), append([]string{"server", "token"}, args...), envFunc(env), io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("token %v printed a token", args)
+		}
+	}
+	if err := run(context.Background(), []string{"server", "token", "--sub", "alice"}, envFunc(map[string]string{}), io.Discard, io.Discard); err == nil {
+		t.Error("token without BETTER_AUTH_SECRET printed a token no server accepts")
 	}
 }
 

@@ -109,6 +109,33 @@ func TestPagination(t *testing.T) {
 			}
 		})
 
+		t.Run("pageInfo without edges follows the cursor", func(t *testing.T) {
+			const q = `query($first: Int, $after: Cursor) { tasks(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } } }`
+			var out struct{ Tasks connection }
+			a.post(alice, q, map[string]any{"first": 50}).decode(t, &out)
+			if out.Tasks.PageInfo.HasNextPage || out.Tasks.TotalCount != n {
+				t.Errorf("first 50 of %d: hasNextPage %v, totalCount %d", n, out.Tasks.PageInfo.HasNextPage, out.Tasks.TotalCount)
+			}
+			a.post(alice, q, map[string]any{"first": 40}).decode(t, &out)
+			if !out.Tasks.PageInfo.HasNextPage {
+				t.Errorf("first 40 of %d: hasNextPage false", n)
+			}
+			a.post(alice, q, map[string]any{"first": 10, "after": *out.Tasks.PageInfo.EndCursor}).decode(t, &out)
+			if out.Tasks.PageInfo.HasNextPage {
+				t.Errorf("10 after the 40th of %d: hasNextPage true", n)
+			}
+		})
+
+		t.Run("pages are whole in any server time zone", func(t *testing.T) {
+			// SQLite compares times as text: a cursor decoded in the local
+			// zone once skipped rows on any server not running in UTC.
+			saved := time.Local
+			time.Local = time.FixedZone("UTC-5", -5*60*60)
+			t.Cleanup(func() { time.Local = saved })
+			assertSameSet(t, ids(a.walk(alice, map[string]any{"first": 7}, false)), want)
+			assertSameSet(t, ids(a.walk(alice, map[string]any{"last": 10}, true)), want)
+		})
+
 		t.Run("first over 100 is refused", func(t *testing.T) {
 			for _, vars := range []map[string]any{{"first": 101}, {"last": 101}, {"first": -1}, {"first": 1, "last": 1}} {
 				res := a.post(alice, tasksQuery, vars)

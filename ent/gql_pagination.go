@@ -271,8 +271,9 @@ func (_m *TaskQuery) Paginate(
 	}
 	conn := &TaskConnection{Edges: []*TaskEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
-	emptyPage := ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0)
-	if hasCollectedField(ctx, totalCountField) || (emptyPage && hasCollectedField(ctx, pageInfoField)) {
+	wantsPageInfo := hasCollectedField(ctx, pageInfoField)
+	emptyPage := (first != nil && *first == 0) || (last != nil && *last == 0)
+	if hasCollectedField(ctx, totalCountField) || (emptyPage && wantsPageInfo) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
 		if hasPagination || ignoredEdges {
 			c := _m.Clone()
@@ -284,7 +285,7 @@ func (_m *TaskQuery) Paginate(
 			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
 		}
 	}
-	if emptyPage {
+	if emptyPage || (ignoredEdges && !wantsPageInfo) {
 		return conn, nil
 	}
 	if _m, err = pager.applyCursors(_m, after, before); err != nil {

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"entgo.io/contrib/entgql"
@@ -61,10 +60,14 @@ func (r *queryResolver) Tasks(ctx context.Context, after *entgql.Cursor[uuid.UUI
 	if orderBy == nil {
 		orderBy = &ent.TaskOrder{Direction: entgql.OrderDirectionDesc, Field: ent.TaskOrderFieldCreatedAt}
 	}
-	if where != nil {
-		if _, err := where.P(); err != nil && !errors.Is(err, ent.ErrEmptyTaskWhereInput) {
-			return nil, gqlerr.BadInput("where", err.Error())
-		}
+	if err := checkWhere(where); err != nil {
+		return nil, err
+	}
+	if err := checkCursor("after", after, orderBy.Field); err != nil {
+		return nil, err
+	}
+	if err := checkCursor("before", before, orderBy.Field); err != nil {
+		return nil, err
 	}
 	return r.client.Task.Query().Paginate(ctx, after, first, before, last,
 		ent.WithTaskOrder(orderBy),

@@ -12,7 +12,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/ravilushqa/otelgqlgen"
 	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/internal/gqlerr"
@@ -42,8 +41,8 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
-	// Variables carry task text: keep user data out of traces. Spans only
-	// for fields that run a resolver, not for every scalar.
+	// Variables carry task text and stay out of traces (the query text and
+	// field arguments do not). Spans only for fields that run a resolver.
 	srv.Use(otelgqlgen.Middleware(
 		otelgqlgen.WithoutVariables(),
 		otelgqlgen.WithCreateSpanFromFields(func(fc *graphql.FieldContext) bool { return fc.IsResolver }),
@@ -75,11 +74,8 @@ func codeEveryError(logger *slog.Logger) graphql.ResponseMiddleware {
 				continue
 			}
 			logger.ErrorContext(ctx, "graphql: uncoded error", "error", e.Message)
-			resp.Errors[i] = &gqlerror.Error{
-				Message:    "internal server error",
-				Path:       e.Path,
-				Extensions: map[string]any{"code": gqlerr.InternalServerError},
-			}
+			resp.Errors[i] = gqlerr.InternalError()
+			resp.Errors[i].Path = e.Path
 		}
 		return resp
 	}

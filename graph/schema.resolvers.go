@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/internal/gqlerr"
 )
 
 // CreateTask is the resolver for the createTask field.
@@ -19,6 +20,9 @@ func (r *mutationResolver) CreateTask(ctx context.Context, input ent.CreateTaskI
 
 // UpdateTask is the resolver for the updateTask field.
 func (r *mutationResolver) UpdateTask(ctx context.Context, id uuid.UUID, input ent.UpdateTaskInput) (*ent.Task, error) {
+	if input.ClearDescription && input.Description != nil {
+		return nil, gqlerr.BadInput("clearDescription", "give description or clearDescription, not both")
+	}
 	return ent.FromContext(ctx).Task.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 

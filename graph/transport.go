@@ -34,7 +34,7 @@ type httpTransport struct{}
 var _ graphql.Transport = httpTransport{}
 
 func (httpTransport) Supports(r *http.Request) bool {
-	return r.Header.Get("Upgrade") == "" && (r.Method == http.MethodGet || r.Method == http.MethodPost)
+	return r.Method == http.MethodGet || r.Method == http.MethodPost
 }
 
 func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
@@ -117,7 +117,7 @@ func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams)
 		return err
 	}
 	if err := decodeJSON(body, params); err != nil {
-		return fmt.Errorf("request body is not a GraphQL request in JSON: %w", err)
+		return errors.New(`the body must be one JSON object {"query", "variables", "operationName", "extensions"}; batched (array) requests are not supported` + syntaxHint(err))
 	}
 	return nil
 }
@@ -128,12 +128,12 @@ func readGET(r *http.Request, params *graphql.RawParams) error {
 	params.OperationName = q.Get("operationName")
 	if v := q.Get("variables"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Variables); err != nil {
-			return fmt.Errorf("variables parameter is not a JSON object: %w", err)
+			return errors.New("the variables parameter must be a JSON object" + syntaxHint(err))
 		}
 	}
 	if v := q.Get("extensions"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Extensions); err != nil {
-			return fmt.Errorf("extensions parameter is not a JSON object: %w", err)
+			return errors.New("the extensions parameter must be a JSON object" + syntaxHint(err))
 		}
 	}
 	return nil
@@ -151,6 +151,15 @@ func decodeJSON(b []byte, v any) error {
 		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// syntaxHint says where JSON stopped parsing, without Go's type names.
+func syntaxHint(err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf(" (invalid JSON at byte %d)", syn.Offset)
+	}
+	return ""
 }
 
 // responseMediaType honours a client that asks for the newer
@@ -178,8 +187,7 @@ func badRequest(msg string) *gqlerror.Error {
 func writeResponse(w io.Writer, resp *graphql.Response) {
 	b, err := json.Marshal(resp)
 	if err != nil {
-		// A response we built ourselves always marshals; say so if not.
-		b = []byte(`{"errors":[{"message":"internal server error","extensions":{"code":"` + gqlerr.InternalServerError + `"}}]}`)
+		b, _ = json.Marshal(graphql.Response{Errors: gqlerror.List{gqlerr.InternalError()}})
 	}
 	_, _ = w.Write(b)
 }

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/ent"
@@ -42,7 +44,9 @@ const (
 	msgInternal = "internal server error"
 )
 
-// BadInput is a refused input, naming the field at fault.
+// BadInput is a refused input, naming the field at fault. An empty field
+// is filled by the presenter from the error's path: the argument or input
+// field that did not parse.
 func BadInput(field, message string) *gqlerror.Error {
 	return &gqlerror.Error{
 		Message:    message,
@@ -56,6 +60,15 @@ func NotFoundError() *gqlerror.Error {
 	return &gqlerror.Error{
 		Message:    msgNotFound,
 		Extensions: map[string]any{"code": NotFound},
+	}
+}
+
+// InternalError is the one answer for anything unexpected: its detail goes
+// to the log, never to the client.
+func InternalError() *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    msgInternal,
+		Extensions: map[string]any{"code": InternalServerError},
 	}
 }
 
@@ -75,16 +88,14 @@ func UnauthenticatedError(reason, message string) *gqlerror.Error {
 func NewPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		if _, ok := gqlErr.Extensions["code"]; ok {
+		if code, ok := gqlErr.Extensions["code"]; ok {
+			if code == BadUserInput && gqlErr.Extensions["field"] == "" {
+				gqlErr.Extensions["field"] = lastName(gqlErr.Path)
+			}
 			return gqlErr
 		}
-		var (
-			coded *gqlerror.Error
-			ve    *ent.ValidationError
-		)
+		var ve *ent.ValidationError
 		switch {
-		case errors.As(err, &coded) && coded.Extensions["code"] != nil:
-			return withPath(coded, gqlErr)
 		case ent.IsNotFound(err), errors.Is(err, privacy.Deny):
 			return withPath(NotFoundError(), gqlErr)
 		case errors.As(err, &ve):
@@ -92,22 +103,27 @@ func NewPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		logger.ErrorContext(ctx, "graphql: unexpected error",
 			"error", err, "path", gqlErr.Path.String())
-		return withPath(&gqlerror.Error{
-			Message:    msgInternal,
-			Extensions: map[string]any{"code": InternalServerError},
-		}, gqlErr)
+		return withPath(InternalError(), gqlErr)
 	}
+}
+
+// lastName is the last name in a path: for an input that did not parse,
+// the argument or input field it was given for (["nodes","ids",2] → "ids").
+func lastName(p ast.Path) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if name, ok := p[i].(ast.PathName); ok {
+			return string(name)
+		}
+	}
+	return ""
 }
 
 // NewRecoverFunc returns the panic handler for the GraphQL handler: the
 // panic is logged and the client gets an internal error without detail.
 func NewRecoverFunc(logger *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
-		logger.ErrorContext(ctx, "graphql: panic", "panic", p)
-		return &gqlerror.Error{
-			Message:    msgInternal,
-			Extensions: map[string]any{"code": InternalServerError},
-		}
+		logger.ErrorContext(ctx, "graphql: panic", "panic", p, "stack", string(debug.Stack()))
+		return InternalError()
 	}
 }
 

@@ -23,7 +23,8 @@ func DenyIfNoViewer() privacy.QueryMutationRule {
 }
 
 // FilterByOwner narrows queries, updates and deletes to the viewer's rows.
-// Inserts are not narrowed by a filter: DenyCreateForOthers covers them.
+// Inserts are not narrowed by a filter: DenyOwnerChange and the owner hook
+// cover them.
 func FilterByOwner() privacy.QueryMutationRule {
 	type ownerFilter interface{ WhereUserID(entql.StringP) }
 	return privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {

@@ -1,13 +1,16 @@
-// Package scalar marshals the custom GraphQL scalars. A value a client sends
-// that does not parse is refused as BAD_USER_INPUT, never as an internal
-// error.
+// Package scalar marshals the GraphQL scalars whose input this API checks
+// itself. A value a client sends that does not parse is refused as
+// BAD_USER_INPUT, never as an internal error. Errors leave extensions.field
+// empty: the presenter names the argument from the error's path.
 package scalar
 
 import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -16,6 +19,34 @@ import (
 	"github.com/taskapi/server/internal/gqlerr"
 )
 
+// MarshalString writes a string.
+func MarshalString(s string) graphql.Marshaler {
+	return graphql.MarshalString(s)
+}
+
+// UnmarshalString reads a String, refusing text that PostgreSQL cannot
+// store or compare: invalid UTF-8 and U+0000.
+func UnmarshalString(v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", gqlerr.BadInput("", "expected a string")
+	}
+	if err := checkText(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func checkText(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return gqlerr.BadInput("", "text must be valid UTF-8")
+	case strings.ContainsRune(s, 0):
+		return gqlerr.BadInput("", "text must not contain NUL characters")
+	}
+	return nil
+}
+
 // MarshalID writes a UUID as a GraphQL ID.
 func MarshalID(id uuid.UUID) graphql.Marshaler {
 	return graphql.WriterFunc(func(w io.Writer) {
@@ -23,15 +54,15 @@ func MarshalID(id uuid.UUID) graphql.Marshaler {
 	})
 }
 
-// UnmarshalID reads a GraphQL ID, which must be a UUID.
+// UnmarshalID reads a GraphQL ID, which must be a UUID in its usual form.
 func UnmarshalID(v any) (uuid.UUID, error) {
 	s, ok := v.(string)
 	if !ok {
-		return uuid.Nil, gqlerr.BadInput("id", fmt.Sprintf("ID must be a string, got %T", v))
+		return uuid.Nil, gqlerr.BadInput("", "an ID must be a string")
 	}
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return uuid.Nil, gqlerr.BadInput("id", "ID is not a valid id")
+		return uuid.Nil, gqlerr.BadInput("", "not a valid ID")
 	}
 	return id, nil
 }
@@ -47,11 +78,11 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, gqlerr.BadInput("time", fmt.Sprintf("Time must be an RFC 3339 string, got %T", v))
+		return time.Time{}, gqlerr.BadInput("", "a Time must be an RFC 3339 string")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, gqlerr.BadInput("time", fmt.Sprintf("Time %q is not RFC 3339", s))
+		return time.Time{}, gqlerr.BadInput("", fmt.Sprintf("%q is not an RFC 3339 time", s))
 	}
 	// UTC, so SQLite, which compares times as text, orders them right.
 	return t.UTC(), nil
@@ -65,11 +96,29 @@ func MarshalCursor(c Cursor) graphql.Marshaler {
 	return c
 }
 
-// UnmarshalCursor reads a cursor that this server wrote.
+// errCursor is the one answer for any cursor this server did not write.
+func errCursor() error {
+	return gqlerr.BadInput("", "not a valid cursor: use a cursor from a previous page")
+}
+
+// UnmarshalCursor reads a cursor that this server wrote. Its value is the
+// position in the order: a time or a title. Whether it fits the order
+// asked for is checked where the order is known.
 func UnmarshalCursor(v any) (Cursor, error) {
 	var c Cursor
 	if err := c.UnmarshalGQL(v); err != nil {
-		return Cursor{}, gqlerr.BadInput("cursor", "cursor is not valid: use a cursor from a previous page")
+		return Cursor{}, errCursor()
+	}
+	switch val := c.Value.(type) {
+	case time.Time:
+		// msgpack decodes in the local zone; SQLite compares times as text.
+		c.Value = val.UTC()
+	case string:
+		if checkText(val) != nil {
+			return Cursor{}, errCursor()
+		}
+	default:
+		return Cursor{}, errCursor()
 	}
 	return c, nil
 }
