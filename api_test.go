@@ -153,11 +153,11 @@ type task struct {
 const taskFields = `id title description isCompleted createdAt updatedAt`
 
 // createTask makes a task as tok through the API.
-func (a *api) createTask(tok string, input map[string]any) task {
-	a.t.Helper()
+func (a *api) createTask(t testing.TB, tok string, input map[string]any) task {
+	t.Helper()
 	var out struct{ CreateTask task }
 	a.post(tok, `mutation($in: CreateTaskInput!) { createTask(input: $in) { `+taskFields+` } }`,
-		map[string]any{"in": input}).decode(a.t, &out)
+		map[string]any{"in": input}).decode(t, &out)
 	return out.CreateTask
 }
 
@@ -193,10 +193,10 @@ const tasksQuery = `query($after: Cursor, $first: Int, $before: Cursor, $last: I
 }`
 
 // list runs the tasks query as tok with vars.
-func (a *api) list(tok string, vars map[string]any) connection {
-	a.t.Helper()
+func (a *api) list(t testing.TB, tok string, vars map[string]any) connection {
+	t.Helper()
 	var out struct{ Tasks connection }
-	a.post(tok, tasksQuery, vars).decode(a.t, &out)
+	a.post(tok, tasksQuery, vars).decode(t, &out)
 	return out.Tasks
 }
 

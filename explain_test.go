@@ -100,7 +100,7 @@ func TestTaskListingPlan(t *testing.T) {
 
 	t.Run("the whole contract query is two statements", func(t *testing.T) {
 		rec.reset()
-		c := a.list(tok, map[string]any{"first": 20})
+		c := a.list(t, tok, map[string]any{"first": 20})
 		if len(c.Edges) != 20 || c.TotalCount != planTasksPerUser {
 			t.Errorf("got %d edges of %d, want 20 of %d", len(c.Edges), c.TotalCount, planTasksPerUser)
 		}

@@ -32,7 +32,7 @@ func TestBadInput(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *database.DB) {
 		a := newAPI(t, db)
 		alice := a.token("alice")
-		own := a.createTask(alice, map[string]any{"title": "mine"})
+		own := a.createTask(t, alice, map[string]any{"title": "mine"})
 
 		deep := map[string]any{"isCompleted": true}
 		for range 12 {

@@ -20,9 +20,9 @@ func TestIsolation(t *testing.T) {
 		alice, bob := a.token("alice"), a.token("bob")
 		var aliceTasks []task
 		for i := range 3 {
-			aliceTasks = append(aliceTasks, a.createTask(alice, map[string]any{"title": fmt.Sprintf("alice %d", i), "description": "secret"}))
+			aliceTasks = append(aliceTasks, a.createTask(t, alice, map[string]any{"title": fmt.Sprintf("alice %d", i), "description": "secret"}))
 		}
-		bobTask := a.createTask(bob, map[string]any{"title": "bob's own"})
+		bobTask := a.createTask(t, bob, map[string]any{"title": "bob's own"})
 		target := aliceTasks[0]
 		const absent = "6f1c2a9e-3b7d-4c1e-9a55-0d2f8e7b4c31"
 
@@ -74,7 +74,7 @@ func TestIsolation(t *testing.T) {
 			}
 		})
 		t.Run("tasks: lists and counts only the caller's", func(t *testing.T) {
-			c := a.list(bob, map[string]any{"first": 100})
+			c := a.list(t, bob, map[string]any{"first": 100})
 			if c.TotalCount != 1 || len(c.Edges) != 1 || c.Edges[0].Node.ID != bobTask.ID {
 				t.Errorf("bob sees %d tasks (totalCount %d): %v", len(c.Edges), c.TotalCount, c.titles())
 			}
@@ -88,19 +88,19 @@ func TestIsolation(t *testing.T) {
 				{"or": []any{map[string]any{"id": target.ID}, map[string]any{"not": map[string]any{"id": bobTask.ID}}}},
 				{"not": map[string]any{"id": bobTask.ID}},
 			} {
-				c := a.list(bob, map[string]any{"where": where})
+				c := a.list(t, bob, map[string]any{"where": where})
 				if c.TotalCount != 0 || len(c.Edges) != 0 {
 					t.Errorf("where %v: bob sees %v (totalCount %d)", where, c.titles(), c.TotalCount)
 				}
 			}
 		})
 		t.Run("tasks: a cursor from another user's page shows only the caller's", func(t *testing.T) {
-			page := a.list(alice, map[string]any{"first": 1})
+			page := a.list(t, alice, map[string]any{"first": 1})
 			for _, vars := range []map[string]any{
 				{"first": 10, "after": *page.PageInfo.EndCursor},
 				{"last": 10, "before": *page.PageInfo.EndCursor},
 			} {
-				c := a.list(bob, vars)
+				c := a.list(t, bob, vars)
 				for _, e := range c.Edges {
 					if e.Node.ID != bobTask.ID {
 						t.Errorf("%v: bob sees %q", vars, e.Node.Title)
@@ -116,7 +116,7 @@ func TestIsolation(t *testing.T) {
 			if e := res.onlyError(t); e.code() != gqlerr.ValidationFailed {
 				t.Errorf("code %q, want %s", e.code(), gqlerr.ValidationFailed)
 			}
-			created := a.createTask(bob, map[string]any{"title": "bob's second"})
+			created := a.createTask(t, bob, map[string]any{"title": "bob's second"})
 			var owner string
 			if err := db.SQL.QueryRow(`SELECT user_id FROM tasks WHERE title = 'bob''s second'`).Scan(&owner); err != nil {
 				t.Fatal(err)
@@ -132,7 +132,7 @@ func TestIsolation(t *testing.T) {
 			}
 		})
 		t.Run("alice's tasks are untouched", func(t *testing.T) {
-			c := a.list(alice, map[string]any{"first": 100})
+			c := a.list(t, alice, map[string]any{"first": 100})
 			if c.TotalCount != len(aliceTasks) {
 				t.Fatalf("alice has %d tasks, want %d", c.TotalCount, len(aliceTasks))
 			}

@@ -18,8 +18,8 @@ import (
 func TestMetrics(t *testing.T) {
 	a := newAPI(t, testdb.Open(t, dialect.SQLite))
 	alice := a.token("alice")
-	a.createTask(alice, map[string]any{"title": "counted"})
-	a.list(alice, nil)
+	a.createTask(t, alice, map[string]any{"title": "counted"})
+	a.list(t, alice, nil)
 	if e := a.post(alice, `{ task(id: "6f1c2a9e-3b7d-4c1e-9a55-0d2f8e7b4c31") { id } }`, nil).onlyError(t); e.code() != gqlerr.NotFound {
 		t.Fatalf("code %q", e.code())
 	}

@@ -22,7 +22,7 @@ func TestCreateReadUpdateDelete(t *testing.T) {
 		a := newAPI(t, db)
 		alice := a.token("alice")
 
-		created := a.createTask(alice, map[string]any{"title": "  Buy milk  ", "description": "2 litres"})
+		created := a.createTask(t, alice, map[string]any{"title": "  Buy milk  ", "description": "2 litres"})
 		if created.Title != "Buy milk" {
 			t.Errorf("title = %q, want it trimmed to %q", created.Title, "Buy milk")
 		}
@@ -78,11 +78,11 @@ func TestPagination(t *testing.T) {
 		const n = 45
 		var want []string
 		for i := range n {
-			want = append(want, a.createTask(alice, map[string]any{"title": fmt.Sprintf("task %02d", i)}).ID)
+			want = append(want, a.createTask(t, alice, map[string]any{"title": fmt.Sprintf("task %02d", i)}).ID)
 		}
 
 		t.Run("default page is 20, newest first", func(t *testing.T) {
-			c := a.list(alice, nil)
+			c := a.list(t, alice, nil)
 			if len(c.Edges) != 20 || c.TotalCount != n || !c.PageInfo.HasNextPage {
 				t.Fatalf("got %d edges, totalCount %d, hasNextPage %v; want 20, %d, true", len(c.Edges), c.TotalCount, c.PageInfo.HasNextPage, n)
 			}
@@ -92,16 +92,16 @@ func TestPagination(t *testing.T) {
 		})
 
 		t.Run("forward pages list each task exactly once", func(t *testing.T) {
-			assertSameSet(t, ids(a.walk(alice, map[string]any{"first": 7}, false)), want)
+			assertSameSet(t, ids(a.walk(t, alice, map[string]any{"first": 7}, false)), want)
 		})
 
 		t.Run("backward pages list each task exactly once", func(t *testing.T) {
-			assertSameSet(t, ids(a.walk(alice, map[string]any{"last": 10}, true)), want)
+			assertSameSet(t, ids(a.walk(t, alice, map[string]any{"last": 10}, true)), want)
 		})
 
 		t.Run("ordered by title ascending across pages", func(t *testing.T) {
 			var titles []string
-			for _, tk := range a.walk(alice, map[string]any{"first": 20, "orderBy": map[string]any{"field": "TITLE", "direction": "ASC"}}, false) {
+			for _, tk := range a.walk(t, alice, map[string]any{"first": 20, "orderBy": map[string]any{"field": "TITLE", "direction": "ASC"}}, false) {
 				titles = append(titles, tk.Title)
 			}
 			if len(titles) != n || !slices.IsSorted(titles) {
@@ -132,8 +132,8 @@ func TestPagination(t *testing.T) {
 			saved := time.Local
 			time.Local = time.FixedZone("UTC-5", -5*60*60)
 			t.Cleanup(func() { time.Local = saved })
-			assertSameSet(t, ids(a.walk(alice, map[string]any{"first": 7}, false)), want)
-			assertSameSet(t, ids(a.walk(alice, map[string]any{"last": 10}, true)), want)
+			assertSameSet(t, ids(a.walk(t, alice, map[string]any{"first": 7}, false)), want)
+			assertSameSet(t, ids(a.walk(t, alice, map[string]any{"last": 10}, true)), want)
 		})
 
 		t.Run("first over 100 is refused", func(t *testing.T) {
@@ -160,9 +160,9 @@ func TestFilters(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *database.DB) {
 		a := newAPI(t, db)
 		alice := a.token("alice")
-		milk := a.createTask(alice, map[string]any{"title": "Buy MILK"})
-		a.createTask(alice, map[string]any{"title": "Walk the dog", "isCompleted": true})
-		a.createTask(alice, map[string]any{"title": "Buy bread", "isCompleted": true})
+		milk := a.createTask(t, alice, map[string]any{"title": "Buy MILK"})
+		a.createTask(t, alice, map[string]any{"title": "Walk the dog", "isCompleted": true})
+		a.createTask(t, alice, map[string]any{"title": "Buy bread", "isCompleted": true})
 
 		cases := []struct {
 			name  string
@@ -178,7 +178,7 @@ func TestFilters(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c := a.list(alice, map[string]any{"where": tc.where})
+				c := a.list(t, alice, map[string]any{"where": tc.where})
 				got := c.titles()
 				slices.Sort(got)
 				if !slices.Equal(got, tc.want) || c.TotalCount != len(tc.want) {
@@ -206,7 +206,7 @@ func TestValidation(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *database.DB) {
 		a := newAPI(t, db)
 		alice := a.token("alice")
-		existing := a.createTask(alice, map[string]any{"title": "keep me", "description": "as I am"})
+		existing := a.createTask(t, alice, map[string]any{"title": "keep me", "description": "as I am"})
 
 		long := func(n int, r string) string { return strings.Repeat(r, n) }
 		accepted := []struct {
@@ -222,7 +222,7 @@ func TestValidation(t *testing.T) {
 		}
 		for _, tc := range accepted {
 			t.Run("accepts "+tc.name, func(t *testing.T) {
-				a.createTask(alice, tc.input)
+				a.createTask(t, alice, tc.input)
 			})
 		}
 
@@ -304,7 +304,7 @@ func TestErrorsDoNotLeak(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *database.DB) {
 		a := newAPI(t, db)
 		alice := a.token("alice")
-		a.createTask(alice, map[string]any{"title": "x"})
+		a.createTask(t, alice, map[string]any{"title": "x"})
 		// With the database gone, every path fails inside: the client must
 		// learn only that, with no driver or SQL text.
 		if err := db.Client.Close(); err != nil {
@@ -338,7 +338,7 @@ func TestHTTPContract(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *database.DB) {
 		a := newAPI(t, db)
 		alice := a.token("alice")
-		a.createTask(alice, map[string]any{"title": "x"})
+		a.createTask(t, alice, map[string]any{"title": "x"})
 
 		t.Run("GET runs a query", func(t *testing.T) {
 			res := a.get(alice, url.Values{"query": {`query($n: Int) { tasks(first: $n) { totalCount } }`}, "variables": {`{"n": 5}`}})
@@ -454,14 +454,14 @@ func TestHTTPContract(t *testing.T) {
 
 // walk pages through tasks as tok from vars, forwards by endCursor or
 // backwards by startCursor, and returns every task seen in page order.
-func (a *api) walk(tok string, vars map[string]any, backward bool) []task {
-	a.t.Helper()
+func (a *api) walk(t testing.TB, tok string, vars map[string]any, backward bool) []task {
+	t.Helper()
 	var seen []task
 	for pages := 0; ; pages++ {
 		if pages > 1000 {
-			a.t.Fatal("pagination does not end")
+			t.Fatal("pagination does not end")
 		}
-		c := a.list(tok, vars)
+		c := a.list(t, tok, vars)
 		for _, e := range c.Edges {
 			seen = append(seen, e.Node)
 		}
