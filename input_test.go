@@ -91,6 +91,12 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("status %d, body %s", res.Status, res.Body)
 			}
 		})
+		t.Run("several operations without operationName are refused with advice", func(t *testing.T) {
+			e := a.post(alice, `query A { tasks { totalCount } } query B { tasks { totalCount } }`, nil).onlyError(t)
+			if e.code() != gqlerr.ValidationFailed || !strings.Contains(e.Message, "operationName") {
+				t.Errorf("got %+v", e)
+			}
+		})
 		t.Run("HEAD is 405", func(t *testing.T) {
 			if res := a.raw(http.MethodHead, "/query?query={__typename}", nil, header(alice, "")); res.Status != 405 {
 				t.Errorf("status %d", res.Status)

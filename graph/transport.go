@@ -76,6 +76,13 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
 	opCtx, errs := exec.CreateOperationContext(ctx, &params)
+	if errs != nil && params.OperationName == "" && opCtx.Doc != nil && len(opCtx.Doc.Operations) > 1 {
+		// gqlgen says "operation  not found" here; say what to do instead.
+		errs = gqlerror.List{{
+			Message:    "the document holds several operations: name the one to run in operationName",
+			Extensions: map[string]any{"code": gqlerr.ValidationFailed},
+		}}
+	}
 	if errs != nil {
 		for _, e := range errs {
 			if e.Extensions["code"] == nil {
