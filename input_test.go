@@ -52,6 +52,7 @@ func TestBadInput(t *testing.T) {
 			{"a cursor holding a map", tasksQuery, map[string]any{"before": cursor(t, map[string]any{"x": 1}), "last": 5}, "before"},
 			{"a title cursor in the time order", tasksQuery, map[string]any{"after": cursor(t, "mine")}, "after"},
 			{"a time cursor in the title order", tasksQuery, map[string]any{"after": cursor(t, time.Now()), "orderBy": byTitle}, "after"},
+			{"a cursor from year 300000", tasksQuery, map[string]any{"after": cursor(t, time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC))}, "after"},
 			{"a title cursor with NUL", tasksQuery, map[string]any{"after": cursor(t, "a\x00"), "orderBy": byTitle}, "after"},
 			{"an empty filter under not", tasksQuery, map[string]any{"where": map[string]any{"not": map[string]any{}}}, "where"},
 			{"an empty filter in or", tasksQuery, map[string]any{"where": map[string]any{"or": []any{map[string]any{}}}}, "where"},
@@ -78,6 +79,22 @@ func TestBadInput(t *testing.T) {
 				}
 			})
 		}
+		t.Run("one large variable used many times is refused before it runs", func(t *testing.T) {
+			// 7 × 100 uses of a 100-title filter: 70,000 parameters once expanded.
+			var or strings.Builder
+			for range 100 {
+				or.WriteString("$w ")
+			}
+			var and strings.Builder
+			for range 7 {
+				and.WriteString("{or: [" + or.String() + "]} ")
+			}
+			q := `query($w: TaskWhereInput!) { tasks(where: {and: [` + and.String() + `]}) { totalCount } }`
+			res := a.post(alice, q, map[string]any{"w": map[string]any{"titleIn": many[:100]}})
+			if e := res.onlyError(t); e.code() != gqlerr.BadUserInput || e.Extensions["field"] != "arguments" {
+				t.Errorf("got %s", res.Body)
+			}
+		})
 		t.Run("invalid UTF-8 over GET", func(t *testing.T) {
 			res := a.get(alice, url.Values{"query": {"{ tasks(where: {titleContains: \"\xff\xfe\"}) { totalCount } }"}})
 			if e := res.onlyError(t); e.code() != gqlerr.BadUserInput {

@@ -41,6 +41,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
+	srv.Use(inputBudget{})
 	// Variables carry task text and stay out of traces (the query text and
 	// field arguments do not). Spans only for fields that run a resolver.
 	srv.Use(otelgqlgen.Middleware(

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/internal/gqlerr"
@@ -88,18 +87,13 @@ func checkWhereAt(w *ent.TaskWhereInput, depth int) error {
 }
 
 // checkCursor refuses a cursor whose position does not fit the order: a
-// title where a time is due, say. Any of them is a cursor of another query.
+// title where a time is due, say. Such a cursor belongs to another query.
 func checkCursor(name string, c *scalar.Cursor, field *ent.TaskOrderField) error {
 	if c == nil {
 		return nil
 	}
-	var ok bool
-	if field.String() == ent.TaskOrderFieldTitle.String() {
-		_, ok = c.Value.(string)
-	} else {
-		_, ok = c.Value.(time.Time)
-	}
-	if !ok {
+	want, err := field.Value(&ent.Task{})
+	if err != nil || reflect.TypeOf(c.Value) != reflect.TypeOf(want) {
 		return gqlerr.BadInput(name, "the cursor belongs to another order: use a cursor from a page in the same order")
 	}
 	return nil

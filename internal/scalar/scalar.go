@@ -111,6 +111,9 @@ func UnmarshalCursor(v any) (Cursor, error) {
 	}
 	switch val := c.Value.(type) {
 	case time.Time:
+		if y := val.Year(); y < 1 || y > 9999 {
+			return Cursor{}, errCursor() // no row was written then; PostgreSQL refuses it
+		}
 		// msgpack decodes in the local zone; SQLite compares times as text.
 		c.Value = val.UTC()
 	case string:

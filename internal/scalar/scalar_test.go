@@ -1,0 +1,47 @@
+package scalar_test
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskapi/server/internal/scalar"
+)
+
+// TestCursorTimeIsUTC: SQLite compares times as text, so a cursor's time
+// must come back in UTC whatever the server's zone; decoded in the local
+// zone it once made pages skip rows on servers outside UTC.
+func TestCursorTimeIsUTC(t *testing.T) {
+	saved := time.Local
+	time.Local = time.FixedZone("UTC-5", -5*60*60) // no other goroutine runs here
+	t.Cleanup(func() { time.Local = saved })
+
+	at := time.Date(2026, 11, 25, 18, 0, 0, 123000, time.UTC)
+	var b bytes.Buffer
+	scalar.MarshalCursor(scalar.Cursor{ID: uuid.New(), Value: at}).MarshalGQL(&b)
+	s, err := strconv.Unquote(b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := scalar.UnmarshalCursor(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Value.(time.Time)
+	if !ok || !got.Equal(at) || got.Location() != time.UTC {
+		t.Errorf("cursor time = %v (%T), want %v in UTC", c.Value, c.Value, at)
+	}
+}
+
+func TestTimeInputIsUTC(t *testing.T) {
+	got, err := scalar.UnmarshalTime("2026-11-25T13:00:00-05:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Location() != time.UTC || !got.Equal(time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)) {
+		t.Errorf("got %v", got)
+	}
+}
