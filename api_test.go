@@ -132,7 +132,7 @@ func (a *api) raw(method, path string, body io.Reader, h http.Header) response {
 		a.t.Fatal(err)
 	}
 	r := response{Status: res.StatusCode, Header: res.Header, Body: string(b)}
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/") {
+	if len(b) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/") {
 		if err := json.Unmarshal(b, &r); err != nil {
 			a.t.Fatalf("response is not JSON: %v: %s", err, b)
 		}

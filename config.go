@@ -20,7 +20,6 @@ type config struct {
 	Pool           database.Pool
 	MigrateOnStart bool
 	Auth           auth.Config
-	DevSecret      bool // no BETTER_AUTH_SECRET: a random one was made
 	CORSOrigins    []string
 	LogLevel       slog.Level
 	LogJSON        bool
@@ -87,14 +86,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Issuer:   env("JWT_ISSUER", ""),
 			Audience: env("JWT_AUDIENCE", ""),
 		},
-		LogJSON: env("LOG_FORMAT", "text") == "json",
 	}
-	maxConns := c.Pool.MaxConns
-	if maxConns == 0 {
-		maxConns = database.DefaultMaxConns
-	}
-	if c.Pool.MinConns > maxConns {
-		errs = append(errs, fmt.Errorf("DB_MIN_CONNS=%d is more than the pool's %d connections", c.Pool.MinConns, maxConns))
+	if m := c.Pool.QueryExecMode; m != "" {
+		if _, err := database.ParseQueryExecMode(m); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch appEnv := env("APP_ENV", "development"); appEnv {
 	case "production":
@@ -113,10 +109,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q is not debug, info, warn or error", env("LOG_LEVEL", "")))
+	if l := env("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(l)) != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q is not debug, info, warn or error", l))
 	}
-	if f := env("LOG_FORMAT", "text"); f != "text" && f != "json" {
+	switch f := env("LOG_FORMAT", "text"); f {
+	case "json":
+		c.LogJSON = true
+	case "text":
+	default:
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q is not text or json", f))
 	}
 	switch {

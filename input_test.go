@@ -114,9 +114,15 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("got %+v", e)
 			}
 		})
-		t.Run("HEAD is 405", func(t *testing.T) {
-			if res := a.raw(http.MethodHead, "/query?query={__typename}", nil, header(alice, "")); res.Status != 405 {
-				t.Errorf("status %d", res.Status)
+		t.Run("methods other than GET and POST are 405", func(t *testing.T) {
+			for _, m := range []string{http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch} {
+				res := a.raw(m, "/query?query={__typename}", nil, header(alice, ""))
+				if res.Status != 405 || res.Header.Get("Allow") != "GET, POST" {
+					t.Errorf("%s: status %d, Allow %q", m, res.Status, res.Header.Get("Allow"))
+				}
+				if m != http.MethodHead && res.onlyError(t).code() != gqlerr.ValidationFailed {
+					t.Errorf("%s: body %s", m, res.Body)
+				}
 			}
 		})
 		t.Run("a GET with an Upgrade header is still a GET", func(t *testing.T) {

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/playground"
 	"github.com/taskapi/server/internal/telemetry"
 )
@@ -43,15 +48,11 @@ func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, op
 
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, metrics *telemetry.Metrics, devToken string) {
 	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, metrics.GraphQL())))
-	mux.Handle("GET /query", api)
-	mux.Handle("POST /query", api)
-	// A GET route also takes HEAD; GraphQL has nothing to say to it.
-	mux.HandleFunc("HEAD /query", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, POST")
-		w.WriteHeader(http.StatusMethodNotAllowed)
-	})
+	// One route for every method, so anything but GET and POST gets the same
+	// coded 405, HEAD included (a GET pattern would take HEAD).
+	mux.Handle("/query", onlyGetPost(api))
 	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("GET /{$}", playground.Handler(devToken))
+	mux.Handle("GET /{$}", loopbackOr(playground.Handler(devToken), playground.Handler("")))
 	mux.Handle("GET "+playground.AssetsPath, playground.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -65,5 +66,36 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifie
 			return
 		}
 		w.Write([]byte("ok\n"))
+	})
+}
+
+// onlyGetPost answers 405 to any method but GET and POST.
+func onlyGetPost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", "GET, POST")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{{
+			Message:    "send GraphQL requests with GET (queries) or POST",
+			Extensions: map[string]any{"code": gqlerr.ValidationFailed},
+		}}})
+	})
+}
+
+// loopbackOr serves local to requests from this machine and other to the
+// rest: the development token is for a browser on the developer's machine,
+// not for whoever else can reach the port.
+func loopbackOr(local, other http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			local.ServeHTTP(w, r)
+			return
+		}
+		other.ServeHTTP(w, r)
 	})
 }

@@ -93,3 +93,22 @@ func TestCORS(t *testing.T) {
 		}
 	})
 }
+
+func TestDevTokenOnlyForThisMachine(t *testing.T) {
+	db := testdb.Open(t, dialect.SQLite)
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tok = "dev-token-for-the-page"
+	h := newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db, v, serverOptions{DevToken: tok})
+	for addr, want := range map[string]bool{"127.0.0.1:5000": true, "[::1]:5000": true, "192.0.2.1:5000": false, "10.0.0.7:5000": false} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || strings.Contains(rec.Body.String(), tok) != want {
+			t.Errorf("from %s: status %d, token in page %v, want %v", addr, rec.Code, !want, want)
+		}
+	}
+}

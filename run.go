@@ -21,8 +21,8 @@ import (
 	_ "github.com/taskapi/server/ent/runtime" // registers the privacy policy and hooks
 )
 
-// DevSubject is the user whose token development mode prints.
-const DevSubject = "demo"
+// devSubject is the user whose token development mode prints.
+const devSubject = "demo"
 
 // run is the whole program: main only supplies the process's arguments,
 // environment and output, so tests can run it too.
@@ -33,22 +33,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		args = nil
 	}
+	switch cmd {
+	case "serve", "migrate", "token":
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	switch cmd {
-	case "serve":
-		return serve(ctx, cfg, getenv, stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, cfg, stdout)
 	case "token":
 		return tokenCmd(cfg, args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return serve(ctx, cfg, getenv, stdout, stderr)
 }
 
 const usage = `usage:
@@ -79,9 +83,9 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			logger.Warn("flushing traces", "error", err)
 		}
 	}()
-	if len(cfg.Auth.Secret) == 0 {
+	devMode := len(cfg.Auth.Secret) == 0 // loadConfig refused this in production
+	if devMode {
 		cfg.Auth.Secret = []byte(rand.Text() + rand.Text())
-		cfg.DevSecret = true
 	}
 	verifier, err := auth.NewVerifier(cfg.Auth)
 	if err != nil {
@@ -110,8 +114,8 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}
 	addr := ln.Addr().(*net.TCPAddr)
 	var devToken string
-	if cfg.DevSecret {
-		devToken, err = verifier.Sign(DevSubject, 24*time.Hour)
+	if devMode {
+		devToken, err = verifier.Sign(devSubject, 24*time.Hour)
 		if err != nil {
 			return err
 		}
@@ -160,7 +164,7 @@ func printDevBanner(w io.Writer, port int, token string) {
   curl:     curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
               -d '{"query":"{ tasks { totalCount } }"}' http://localhost:%d/query
 
-`, DevSubject, token, port, token, port)
+`, devSubject, token, port, token, port)
 }
 
 func migrateCmd(ctx context.Context, cfg config, stdout io.Writer) error {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/taskapi/server/internal/auth"
 )
 
 // syncBuffer is written by the server goroutine and read by the test.
@@ -164,13 +166,19 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "database does not answer"},
 		{"bad pool size", map[string]string{"DB_MAX_CONNS": "lots", "DATABASE_URL": sqlite}, "DB_MAX_CONNS"},
 		{"empty pool", map[string]string{"DB_MAX_CONNS": "0", "DATABASE_URL": sqlite}, "DB_MAX_CONNS"},
-		{"more idle connections than the pool holds", map[string]string{"DB_MIN_CONNS": "20", "DB_MAX_CONNS": "5", "DATABASE_URL": sqlite}, "DB_MIN_CONNS=20"},
+		{"more idle connections than the pool holds", map[string]string{"DB_MIN_CONNS": "20", "DB_MAX_CONNS": "5", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/test"}, "DB_MIN_CONNS"},
+		{"more idle connections than the URL's pool holds", map[string]string{"DB_MIN_CONNS": "5", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/test?pool_max_conns=2"}, "DB_MIN_CONNS"},
+		{"unknown query mode", map[string]string{"DB_QUERY_EXEC_MODE": "fast", "DATABASE_URL": sqlite}, "DB_QUERY_EXEC_MODE"},
 		{"bad port", map[string]string{"PORT": "http", "DATABASE_URL": sqlite}, "PORT"},
 		{"pending migrations not to be applied", map[string]string{"MIGRATE_ON_START": "false", "DATABASE_URL": sqlite}, "run the migrate command first"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), []string{"server"}, envFunc(tc.env), io.Discard, io.Discard)
+			// Bounded, so a configuration wrongly accepted fails the test
+			// instead of serving until the test binary times out.
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"server"}, envFunc(tc.env), io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("run started")
 			}
@@ -205,6 +213,30 @@ func TestTokenCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"server", "token", "--sub", "alice"}, envFunc(map[string]string{}), io.Discard, io.Discard); err == nil {
 		t.Error("token without BETTER_AUTH_SECRET printed a token no server accepts")
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"server", "token", "--sub", "alice", "--ttl", "5m"}, envFunc(env), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := v.Verify(strings.TrimSpace(out.String())); err != nil || sub != "alice" {
+		t.Errorf("printed token verifies as %q, %v", sub, err)
+	}
+}
+
+func TestHelpAndUnknownCommands(t *testing.T) {
+	bad := envFunc(map[string]string{"APP_ENV": "production"}) // no secret: serve would refuse
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"server", "help"}, bad, &out, io.Discard); err != nil || !strings.Contains(out.String(), "usage:") {
+		t.Errorf("help: %v, printed %q", err, out.String())
+	}
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"server", "serv"}, bad, io.Discard, &errOut)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(errOut.String(), "usage:") {
+		t.Errorf("unknown command: %v, stderr %q", err, errOut.String())
 	}
 }
 

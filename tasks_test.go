@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/testdb"
@@ -200,19 +202,27 @@ func TestValidation(t *testing.T) {
 
 		long := func(n int, r string) string { return strings.Repeat(r, n) }
 		accepted := []struct {
-			name  string
-			input map[string]any
+			name              string
+			input             map[string]any
+			title, description string
 		}{
-			{"title of 200 characters", map[string]any{"title": long(200, "a")}},
-			{"title of 200 multi-byte characters", map[string]any{"title": long(200, "é")}},
-			{"title of 200 emoji, 800 bytes", map[string]any{"title": long(200, "🙂")}},
-			{"title padded past 200 by spaces", map[string]any{"title": "  " + long(200, "b") + "  "}},
-			{"description of 2000 characters", map[string]any{"title": "t", "description": long(2000, "ж")}},
-			{"empty description", map[string]any{"title": "t", "description": ""}},
+			{"title of 200 characters", map[string]any{"title": long(200, "a")}, long(200, "a"), ""},
+			{"title of 200 multi-byte characters", map[string]any{"title": long(200, "é")}, long(200, "é"), ""},
+			{"title of 200 emoji, 800 bytes", map[string]any{"title": long(200, "🙂")}, long(200, "🙂"), ""},
+			{"title padded past 200 by spaces", map[string]any{"title": "  " + long(200, "b") + "\t\n"}, long(200, "b"), ""},
+			{"description of 2000 characters", map[string]any{"title": "t", "description": long(2000, "ж")}, "t", long(2000, "ж")},
+			{"empty description", map[string]any{"title": "t", "description": ""}, "t", ""},
 		}
 		for _, tc := range accepted {
 			t.Run("accepts "+tc.name, func(t *testing.T) {
-				a.createTask(t, alice, tc.input)
+				created := a.createTask(t, alice, tc.input)
+				var title, desc string
+				if err := db.SQL.QueryRow(`SELECT title, COALESCE(description, '') FROM tasks WHERE id = `+placeholder(db), created.ID).Scan(&title, &desc); err != nil {
+					t.Fatal(err)
+				}
+				if title != tc.title || desc != tc.description {
+					t.Errorf("stored title %.20q… (%d chars), description of %d chars; want %.20q… and %d", title, len([]rune(title)), len([]rune(desc)), tc.title, len([]rune(tc.description)))
+				}
 			})
 		}
 
@@ -494,4 +504,12 @@ func assertSameSet(t *testing.T, got, want []string) {
 	if len(got) != len(want) {
 		t.Errorf("listed %d tasks, want %d", len(got), len(want))
 	}
+}
+
+// placeholder is the first bind parameter in db's dialect.
+func placeholder(db *database.DB) string {
+	if db.Dialect == dialect.Postgres {
+		return "$1"
+	}
+	return "?"
 }

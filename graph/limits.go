@@ -26,7 +26,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = inputBudget{}
 
-func (inputBudget) ExtensionName() string                  { return "InputBudget" }
+func (inputBudget) ExtensionName() string                   { return "InputBudget" }
 func (inputBudget) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (inputBudget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {

@@ -124,7 +124,10 @@ func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams)
 		return err
 	}
 	if err := decodeJSON(body, params); err != nil {
-		return errors.New(`the body must be one JSON object {"query", "variables", "operationName", "extensions"}; batched (array) requests are not supported` + syntaxHint(err))
+		if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+			return errors.New("batched (array) requests are not supported: send one operation per request")
+		}
+		return errors.New(`the body must be one JSON object {"query", "variables", "operationName", "extensions"}` + syntaxHint(err))
 	}
 	return nil
 }

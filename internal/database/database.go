@@ -103,15 +103,17 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 		// pgx's message quotes the URL with its password masked.
 		return nil, fmt.Errorf("parsing DATABASE_URL: %w", err)
 	}
-	inURL := poolParams(rawURL)
 	switch {
 	case p.MaxConns > 0:
 		cfg.MaxConns = p.MaxConns
-	case !inURL["pool_max_conns"]:
+	case !setInURL(rawURL, "pool_max_conns"):
 		cfg.MaxConns = DefaultMaxConns
 	}
 	if p.MinConns > 0 {
 		cfg.MinConns = p.MinConns
+	}
+	if cfg.MinConns > cfg.MaxConns {
+		return nil, fmt.Errorf("the pool keeps %d connections open (DB_MIN_CONNS) but holds only %d (DB_MAX_CONNS)", cfg.MinConns, cfg.MaxConns)
 	}
 	if p.MaxConnLifetime > 0 {
 		cfg.MaxConnLifetime = p.MaxConnLifetime
@@ -123,7 +125,7 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 		cfg.HealthCheckPeriod = p.HealthCheckPeriod
 	}
 	if p.QueryExecMode != "" {
-		mode, err := queryExecMode(p.QueryExecMode)
+		mode, err := ParseQueryExecMode(p.QueryExecMode)
 		if err != nil {
 			return nil, err
 		}
@@ -141,18 +143,14 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
 }
 
-// poolParams lists the pool_* parameters the URL sets itself.
-func poolParams(rawURL string) map[string]bool {
-	set := map[string]bool{}
-	if u, err := url.Parse(rawURL); err == nil {
-		for k := range u.Query() {
-			set[k] = true
-		}
-	}
-	return set
+// setInURL reports whether the URL sets the parameter itself.
+func setInURL(rawURL, param string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Has(param)
 }
 
-func queryExecMode(s string) (pgx.QueryExecMode, error) {
+// ParseQueryExecMode reads a DB_QUERY_EXEC_MODE value.
+func ParseQueryExecMode(s string) (pgx.QueryExecMode, error) {
 	modes := map[string]pgx.QueryExecMode{
 		"cache_statement": pgx.QueryExecModeCacheStatement,
 		"cache_describe":  pgx.QueryExecModeCacheDescribe,
@@ -162,13 +160,14 @@ func queryExecMode(s string) (pgx.QueryExecMode, error) {
 	}
 	m, ok := modes[s]
 	if !ok {
-		return 0, fmt.Errorf("DB_QUERY_EXEC_MODE %q is not one of cache_statement, cache_describe, describe_exec, exec, simple_protocol", s)
+		return 0, fmt.Errorf("DB_QUERY_EXEC_MODE=%q is not cache_statement, cache_describe, describe_exec, exec or simple_protocol", s)
 	}
 	return m, nil
 }
 
 // openSQLite opens a SQLite file. One connection serialises access, so
-// writers never meet SQLITE_BUSY; WAL keeps the file consistent on a crash.
+// writers never meet SQLITE_BUSY; WAL lets another process (the sqlite3
+// shell, say) read the file while the server writes.
 func openSQLite(path string) (*DB, error) {
 	if path == "" {
 		return nil, ErrBadURL
