@@ -202,8 +202,8 @@ func TestValidation(t *testing.T) {
 
 		long := func(n int, r string) string { return strings.Repeat(r, n) }
 		accepted := []struct {
-			name              string
-			input             map[string]any
+			name               string
+			input              map[string]any
 			title, description string
 		}{
 			{"title of 200 characters", map[string]any{"title": long(200, "a")}, long(200, "a"), ""},
