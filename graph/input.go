@@ -41,8 +41,8 @@ func pageSize(first, last *int) (*int, *int, error) {
 	return first, last, nil
 }
 
-// Bounds on a where input, so one request cannot build a query the
-// database refuses (too many parameters) or recurses too deep to plan.
+// Bounds on the shape of a where input: SQLite refuses expressions nested
+// too deep, and no one lists more. MaxInputValues bounds the total.
 const (
 	MaxWhereDepth = 10
 	MaxWhereList  = 100
@@ -54,9 +54,10 @@ func checkWhere(w *ent.TaskWhereInput) error {
 	if w == nil {
 		return nil
 	}
+	// A top-level empty filter is no filter; a nested one ({not: {}},
+	// {or: [{}]}) comes back wrapped, which errors.Is would also match.
 	if _, err := w.P(); err != nil && err != ent.ErrEmptyTaskWhereInput {
-		// Nested empty filters ({not: {}}, {or: [{}]}) mean nothing.
-		return gqlerr.BadInput("where", "where holds an empty filter object in not, and or or")
+		return gqlerr.BadInput("where", "where holds a filter with no condition inside not, and or or")
 	}
 	return checkWhereAt(w, 1)
 }
