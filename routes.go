@@ -32,7 +32,7 @@ type serverOptions struct {
 func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, opts serverOptions) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, db, verifier, telemetry.NewMetrics(db.SQL), opts.DevToken)
-	var h http.Handler = mux
+	h := telemetry.AccessLog(logger, mux)
 	if len(opts.CORSOrigins) > 0 {
 		// Preflight requests are answered here, before auth sees them.
 		h = cors.New(cors.Options{

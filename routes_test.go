@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"entgo.io/ent/dialect"
 
@@ -110,5 +111,27 @@ func TestDevTokenOnlyForThisMachine(t *testing.T) {
 		if rec.Code != 200 || strings.Contains(rec.Body.String(), tok) != want {
 			t.Errorf("from %s: status %d, token in page %v, want %v", addr, rec.Code, !want, want)
 		}
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	db := testdb.Open(t, dialect.SQLite)
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	h := newServer(slog.New(slog.NewTextHandler(&logs, nil)), db, v, serverOptions{})
+	tok, _ := v.Sign("alice", time.Minute)
+	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"mutation { createTask(input: {title: \"secret plans\"}) { id } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	line := logs.String()
+	if !strings.Contains(line, "msg=request method=POST path=/query status=200") {
+		t.Errorf("no access log line: %q", line)
+	}
+	if strings.Contains(line, "secret plans") || strings.Contains(line, tok) {
+		t.Errorf("access log holds the body or the token: %q", line)
 	}
 }
