@@ -30,14 +30,20 @@ type api struct {
 
 func newAPI(t testing.TB, db *database.DB) *api {
 	t.Helper()
+	h, v := testHandler(t, db, io.Discard, serverOptions{})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &api{t: t, srv: srv, verifier: v, db: db}
+}
+
+// testHandler is newServer with the test secret, logging to logs.
+func testHandler(t testing.TB, db *database.DB, logs io.Writer, opts serverOptions) (http.Handler, *auth.Verifier) {
+	t.Helper()
 	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(newServer(logger, db, v, serverOptions{}))
-	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv, verifier: v, db: db}
+	return newServer(slog.New(slog.NewTextHandler(logs, nil)), db, v, opts), v
 }
 
 // token returns a valid token for sub.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"entgo.io/ent/dialect"
 
-	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/testdb"
 )
@@ -47,12 +45,8 @@ func TestMetrics(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	db := testdb.Open(t, dialect.SQLite)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(newServer(logger, db, v, serverOptions{CORSOrigins: []string{"https://app.example"}}))
+	h, _ := testHandler(t, db, io.Discard, serverOptions{CORSOrigins: []string{"https://app.example"}})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
 	preflight := func(origin string) *http.Response {
@@ -97,12 +91,8 @@ func TestCORS(t *testing.T) {
 
 func TestDevTokenOnlyForThisMachine(t *testing.T) {
 	db := testdb.Open(t, dialect.SQLite)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const tok = "dev-token-for-the-page"
-	h := newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), db, v, serverOptions{DevToken: tok})
+	h, _ := testHandler(t, db, io.Discard, serverOptions{DevToken: tok})
 	for addr, want := range map[string]bool{"127.0.0.1:5000": true, "[::1]:5000": true, "192.0.2.1:5000": false, "10.0.0.7:5000": false} {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.RemoteAddr = addr
@@ -116,12 +106,8 @@ func TestDevTokenOnlyForThisMachine(t *testing.T) {
 
 func TestAccessLog(t *testing.T) {
 	db := testdb.Open(t, dialect.SQLite)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs strings.Builder
-	h := newServer(slog.New(slog.NewTextHandler(&logs, nil)), db, v, serverOptions{})
+	h, v := testHandler(t, db, &logs, serverOptions{})
 	tok, _ := v.Sign("alice", time.Minute)
 	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"mutation { createTask(input: {title: \"secret plans\"}) { id } }"}`))
 	req.Header.Set("Content-Type", "application/json")
