@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// target is one process under load: the server or the ceiling.
+type target struct {
+	name string
+	url  string // the /query endpoint
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+// start runs bin with env on a free port and waits until /readyz answers.
+func start(ctx context.Context, name, bin, logPath string, env []string) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append(env, "PORT="+strconv.Itoa(port))...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	t := &target{name: name, url: fmt.Sprintf("http://127.0.0.1:%d/query", port), cmd: cmd, log: logFile}
+	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return t, nil
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.stop()
+	return nil, fmt.Errorf("%s did not become ready; see %s", name, logPath)
+}
+
+func (t *target) stop() {
+	_ = t.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = t.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = t.cmd.Process.Kill()
+		<-done
+	}
+	t.log.Close()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// rssMiB reads the resident set of a process from /proc.
+func rssMiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// wrkResult is the line bench/wrk.lua prints when a run is done.
+type wrkResult struct {
+	Requests     int64  `json:"requests"`
+	DurationUS   int64  `json:"duration_us"`
+	P50US        int64  `json:"p50_us"`
+	P90US        int64  `json:"p90_us"`
+	P99US        int64  `json:"p99_us"`
+	MaxUS        int64  `json:"max_us"`
+	SocketErrors int64  `json:"socket_errors"`
+	StatusErrors int64  `json:"status_errors"`
+	Checked      int64  `json:"checked"`
+	Bad          int64  `json:"bad"`
+	Sample       string `json:"sample"`
+}
+
+// run is one measured (or warm-up) load run against one target.
+type run struct {
+	workload, target string
+	round            int
+	wrk              wrkResult
+	sampled, wrong   int     // requests the sampler checked exactly, and how many failed
+	wrongSample      string  // the first failure
+	rss              float64 // the target's largest resident set during the run, MiB
+}
+
+func (r run) rps() float64 { return float64(r.wrk.Requests) / (float64(r.wrk.DurationUS) / 1e6) }
+
+func (r run) errors() int64 {
+	return r.wrk.SocketErrors + r.wrk.StatusErrors + r.wrk.Bad + int64(r.wrong)
+}
+
+// load drives t with wrk for d while a sampler checks responses exactly and
+// the target's memory is watched.
+func (b *bench) load(ctx context.Context, t *target, workload string, d time.Duration) (run, error) {
+	r := run{workload: workload, target: t.name}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.sampled, r.wrong, r.wrongSample = b.sample(ctx, t, workload) })
+	wg.Go(func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				r.rss = max(r.rss, rssMiB(t.cmd.Process.Pid))
+			}
+		}
+	})
+	out, err := exec.CommandContext(ctx, "wrk",
+		"-t", strconv.Itoa(b.threads), "-c", strconv.Itoa(b.connections),
+		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s",
+		"-s", b.script, t.url, "--", workload, b.tokensFile).CombinedOutput()
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return r, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "BENCH "); ok {
+			if err := json.Unmarshal([]byte(line), &r.wrk); err != nil {
+				return r, fmt.Errorf("reading wrk's result %q: %w", line, err)
+			}
+			return r, nil
+		}
+	}
+	return r, fmt.Errorf("wrk printed no result:\n%s", out)
+}
+
+// The sampler's requests: the same operations the wrk script sends.
+const (
+	listBody   = `{"operationName":"Tasks","query":"query Tasks($first: Int) { tasks(first: $first) { edges { node { id title description isCompleted createdAt } } } }","variables":{"first":20}}`
+	createBody = `{"operationName":"Create","query":"mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id title description isCompleted createdAt } }","variables":{"input":{"title":"sampled task","description":"made under load"}}}`
+)
+
+// sample sends a request as a random user every 20 ms during a run and
+// checks what wrk cannot: that the answer is the caller's own. A page must
+// be exactly the user's 20 newest seeded tasks; a created task must be in
+// the database under the caller's id.
+func (b *bench) sample(ctx context.Context, t *target, workload string) (n, wrong int, first string) {
+	conn, err := pgx.Connect(context.WithoutCancel(ctx), b.dbURL)
+	if err != nil {
+		return 0, 1, err.Error()
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return n, wrong, first
+		case <-tick.C:
+		}
+		i := rng.IntN(len(b.data.users))
+		err := b.check(ctx, conn, t, workload, i)
+		if ctx.Err() != nil {
+			return n, wrong, first // the run ended mid-request
+		}
+		n++
+		if err != nil {
+			wrong++
+			if first == "" {
+				first = err.Error()
+			}
+		}
+	}
+}
+
+func (b *bench) check(ctx context.Context, conn *pgx.Conn, t *target, workload string, i int) error {
+	body := listBody
+	if workload == "create" {
+		body = createBody
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.tokens[i])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	type node struct {
+		ID    uuid.UUID `json:"id"`
+		Title string    `json:"title"`
+	}
+	var out struct {
+		Data struct {
+			Tasks struct {
+				Edges []struct{ Node node } `json:"edges"`
+			} `json:"tasks"`
+			CreateTask *node `json:"createTask"`
+		} `json:"data"`
+		Errors []json.RawMessage `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("status %d, undecodable body: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+		return fmt.Errorf("status %d, errors %s", resp.StatusCode, out.Errors)
+	}
+	uid := b.data.users[i]
+	if workload == "create" {
+		if out.Data.CreateTask == nil {
+			return errors.New("no createTask in the response")
+		}
+		var owner string
+		err := conn.QueryRow(ctx, "SELECT user_id FROM tasks WHERE id = $1", out.Data.CreateTask.ID).Scan(&owner)
+		if err != nil {
+			return fmt.Errorf("created task %s: %w", out.Data.CreateTask.ID, err)
+		}
+		if owner != uid {
+			return fmt.Errorf("task %s created for %s belongs to %s", out.Data.CreateTask.ID, uid, owner)
+		}
+		return nil
+	}
+	want := b.data.newest[uid][:20]
+	if got := len(out.Data.Tasks.Edges); got != len(want) {
+		return fmt.Errorf("%s got %d tasks, want %d", uid, got, len(want))
+	}
+	for k, e := range out.Data.Tasks.Edges {
+		if e.Node.ID != want[k] {
+			return fmt.Errorf("%s got task %s (%q) at %d, want %s", uid, e.Node.ID, e.Node.Title, k, want[k])
+		}
+	}
+	return nil
+}
