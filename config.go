@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ type config struct {
 	CORSOrigins    []string
 	LogLevel       slog.Level
 	LogJSON        bool
+	// DebugAddr, when set, serves net/http/pprof there: an address apart
+	// from PORT so that profiles are never public by accident.
+	DebugAddr string
 }
 
 // loadConfig reads the environment through getenv, so tests can pass their
@@ -101,6 +105,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q is not a port number", c.Port))
+	}
+	c.DebugAddr = env("DEBUG_ADDR", "")
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			errs = append(errs, fmt.Errorf("DEBUG_ADDR=%q is not host:port", c.DebugAddr))
+		}
 	}
 	if origins := env("CORS_ALLOWED_ORIGINS", ""); origins != "" {
 		for o := range strings.SplitSeq(origins, ",") {

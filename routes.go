@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
@@ -26,12 +27,14 @@ type serverOptions struct {
 	CORSOrigins []string
 	// DevToken, when set, is filled into GraphiQL's Authorization header.
 	DevToken string
+	// Tracer, when set, receives a span per operation and per resolver.
+	Tracer trace.TracerProvider
 }
 
 // newServer returns the whole HTTP surface.
 func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, opts serverOptions) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, db, verifier, telemetry.NewMetrics(db.SQL), opts.DevToken)
+	addRoutes(mux, logger, db, verifier, telemetry.NewMetrics(db.SQL), opts)
 	h := telemetry.AccessLog(logger, mux)
 	if len(opts.CORSOrigins) > 0 {
 		// Preflight requests are answered here, before auth sees them.
@@ -46,13 +49,17 @@ func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, op
 	return h
 }
 
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, metrics *telemetry.Metrics, devToken string) {
-	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, metrics.GraphQL())))
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, metrics *telemetry.Metrics, opts serverOptions) {
+	exts := []graphql.HandlerExtension{metrics.GraphQL()}
+	if opts.Tracer != nil {
+		exts = append(exts, graph.Tracing(opts.Tracer))
+	}
+	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, exts...)))
 	// One route for every method, so anything but GET and POST gets the same
 	// coded 405, HEAD included (a GET pattern would take HEAD).
 	mux.Handle("/query", onlyGetPost(api))
 	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("GET /{$}", loopbackOr(playground.Handler(devToken), playground.Handler("")))
+	mux.Handle("GET /{$}", loopbackOr(playground.Handler(opts.DevToken), playground.Handler("")))
 	mux.Handle("GET "+playground.AssetsPath, playground.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
@@ -72,17 +75,21 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg, stderr)
-	stopTracing, tracing, err := telemetry.SetupTracing(ctx, getenv)
+	tp, err := telemetry.SetupTracing(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stopTracing(ctx); err != nil {
-			logger.Warn("flushing traces", "error", err)
-		}
-	}()
+	var tracer trace.TracerProvider
+	if tp != nil {
+		tracer = tp
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				logger.Warn("flushing traces", "error", err)
+			}
+		}()
+	}
 	devMode := len(cfg.Auth.Secret) == 0 // loadConfig refused this in production
 	if devMode {
 		cfg.Auth.Secret = []byte(rand.Text() + rand.Text())
@@ -124,7 +131,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, db, verifier, serverOptions{CORSOrigins: cfg.CORSOrigins, DevToken: devToken}),
+		Handler:           newServer(logger, db, verifier, serverOptions{CORSOrigins: cfg.CORSOrigins, DevToken: devToken, Tracer: tracer}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -132,7 +139,16 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tracing)
+	if cfg.DebugAddr != "" {
+		dbg, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listening on DEBUG_ADDR %s: %w", cfg.DebugAddr, err)
+		}
+		defer dbg.Close()
+		go func() { _ = http.Serve(dbg, debugHandler()) }()
+		logger.Warn("serving pprof on DEBUG_ADDR; keep it off public networks", "addr", dbg.Addr().String())
+	}
+	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tp != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -150,6 +166,17 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		return err
 	}
 	return nil
+}
+
+// debugHandler serves the runtime profiles (net/http/pprof).
+func debugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func printDevBanner(w io.Writer, port int, token string) {

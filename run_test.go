@@ -107,10 +107,12 @@ func postQuery(t *testing.T, base, token, body string) (int, string) {
 }
 
 func TestRunServesWithConfiguredSecret(t *testing.T) {
+	debugAddr := "127.0.0.1:" + freePort(t)
 	env := map[string]string{
 		"BETTER_AUTH_SECRET": testSecret,
 		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "tasks.db"),
 		"APP_ENV":            "production",
+		"DEBUG_ADDR":         debugAddr,
 	}
 	base, _ := startRun(t, env)
 
@@ -125,6 +127,13 @@ func TestRunServesWithConfiguredSecret(t *testing.T) {
 	res, err := http.Get(base + "/readyz")
 	if err != nil || res.StatusCode != 200 {
 		t.Errorf("readyz: %v %v", res, err)
+	}
+	// Profiles on DEBUG_ADDR only, never on the API's port.
+	if res, err := http.Get("http://" + debugAddr + "/debug/pprof/heap?debug=1"); err != nil || res.StatusCode != 200 {
+		t.Errorf("pprof on DEBUG_ADDR: %v %v", res, err)
+	}
+	if res, err := http.Get(base + "/debug/pprof/heap"); err != nil || res.StatusCode != 404 {
+		t.Errorf("pprof on the API port: %v %v", res, err)
 	}
 }
 
@@ -170,6 +179,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"more idle connections than the URL's pool holds", map[string]string{"DB_MIN_CONNS": "5", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/test?pool_max_conns=2"}, "DB_MIN_CONNS"},
 		{"unknown query mode", map[string]string{"DB_QUERY_EXEC_MODE": "fast", "DATABASE_URL": sqlite}, "DB_QUERY_EXEC_MODE"},
 		{"bad port", map[string]string{"PORT": "http", "DATABASE_URL": sqlite}, "PORT"},
+		{"debug address without a host", map[string]string{"DEBUG_ADDR": "6060", "DATABASE_URL": sqlite}, "DEBUG_ADDR"},
 		{"pending migrations not to be applied", map[string]string{"MIGRATE_ON_START": "false", "DATABASE_URL": sqlite}, "run the migrate command first"},
 	}
 	for _, tc := range cases {

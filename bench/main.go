@@ -18,7 +18,9 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -57,6 +59,7 @@ func main() {
 		threads     = flag.Int("threads", 2, "wrk threads")
 		workloads   = flag.String("workloads", "list,create", "comma-separated: list (tasks(first: 20)), create (createTask)")
 		keep        = flag.Bool("keep", false, "keep the database and the logs")
+		profile     = flag.String("cpuprofile", "", "write the server's CPU profile of each workload's first round to this prefix (PREFIX-list.pprof, …)")
 	)
 	flag.Parse()
 	if *tasks < 20 || *users < 1 || *rounds < 1 || *duration < time.Second {
@@ -67,12 +70,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := benchmark(ctx, *adminURL, *users, *tasks, *duration, *warmup, *rounds, *connections, *threads, strings.Split(*workloads, ","), *keep); err != nil {
+	if err := benchmark(ctx, *adminURL, *users, *tasks, *duration, *warmup, *rounds, *connections, *threads, strings.Split(*workloads, ","), *keep, *profile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func benchmark(ctx context.Context, adminURL string, users, tasks int, duration, warmup time.Duration, rounds, connections, threads int, workloads []string, keep bool) error {
+func benchmark(ctx context.Context, adminURL string, users, tasks int, duration, warmup time.Duration, rounds, connections, threads int, workloads []string, keep bool, profile string) error {
 	for _, w := range workloads {
 		if w != "list" && w != "create" {
 			return fmt.Errorf("unknown workload %q (list or create)", w)
@@ -116,8 +119,18 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 		"APP_ENV=production",
 		"LOG_FORMAT=json",
 	}
+	serverEnv := env
+	var debugAddr string
+	if profile != "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		debugAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		serverEnv = append(slices.Clone(env), "DEBUG_ADDR="+debugAddr)
+	}
 	// The server applies the migrations as it starts, on the empty database.
-	server, err := start(ctx, "server", serverBin, filepath.Join(tmp, "server.log"), env)
+	server, err := start(ctx, "server", serverBin, filepath.Join(tmp, "server.log"), serverEnv)
 	if err != nil {
 		return err
 	}
@@ -158,7 +171,17 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 		}
 		for round := 1; round <= rounds; round++ {
 			for _, t := range []*target{server, ceiling} {
+				var profiled chan error
+				if t == server && round == 1 && profile != "" {
+					profiled = make(chan error, 1)
+					go func() { profiled <- cpuProfile(ctx, debugAddr, duration, fmt.Sprintf("%s-%s.pprof", profile, w)) }()
+				}
 				r, err := b.load(ctx, t, w, duration)
+				if profiled != nil {
+					if err := <-profiled; err != nil {
+						return err
+					}
+				}
 				if err != nil {
 					return err
 				}
@@ -175,6 +198,31 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 		}
 	}
 	return nil
+}
+
+// cpuProfile saves the server's CPU profile of the middle of a run.
+func cpuProfile(ctx context.Context, debugAddr string, run time.Duration, path string) error {
+	secs := max(1, int(run.Seconds())-2)
+	time.Sleep(time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profiling the server: %w", err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	log.Printf("wrote %s", path)
+	return f.Close()
 }
 
 func (b *bench) writeTokens(secret, path string) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/ravilushqa/otelgqlgen"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/internal/gqlerr"
@@ -42,12 +43,6 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
 	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
 	srv.Use(inputBudget{})
-	// Variables carry task text and stay out of traces (the query text and
-	// field arguments do not). Spans only for fields that run a resolver.
-	srv.Use(otelgqlgen.Middleware(
-		otelgqlgen.WithoutVariables(),
-		otelgqlgen.WithCreateSpanFromFields(func(fc *graphql.FieldContext) bool { return fc.IsResolver }),
-	))
 	// gqlgen runs the first extension outermost: this one wraps the
 	// transaction below and sees its failures too.
 	srv.AroundResponses(codeEveryError(logger))
@@ -59,6 +54,19 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 	srv.SetErrorPresenter(gqlerr.NewPresenter(logger))
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
 	return srv
+}
+
+// Tracing returns the extension that traces operations and resolvers to tp.
+// Installed only when traces are exported: even with a no-op provider it
+// wraps every field of every response.
+func Tracing(tp trace.TracerProvider) graphql.HandlerExtension {
+	// Variables carry task text and stay out of traces (the query text and
+	// field arguments do not). Spans only for fields that run a resolver.
+	return otelgqlgen.Middleware(
+		otelgqlgen.WithTracerProvider(tp),
+		otelgqlgen.WithoutVariables(),
+		otelgqlgen.WithCreateSpanFromFields(func(fc *graphql.FieldContext) bool { return fc.IsResolver }),
+	)
 }
 
 // codeEveryError is the last guard on what leaves the server: an error that

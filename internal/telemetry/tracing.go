@@ -17,16 +17,15 @@ const ServiceName = "tasks-api"
 
 // SetupTracing exports traces over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 // or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; the exporter reads the other
-// standard OTEL_* variables itself. Without an endpoint nothing is set up and
-// the GraphQL spans cost next to nothing. The returned func flushes and stops.
-func SetupTracing(ctx context.Context, getenv func(string) string) (shutdown func(context.Context) error, enabled bool, err error) {
-	noop := func(context.Context) error { return nil }
+// standard OTEL_* variables itself. Without an endpoint it returns nil and
+// nothing is traced. Shutdown flushes the provider.
+func SetupTracing(ctx context.Context, getenv func(string) string) (*sdktrace.TracerProvider, error) {
 	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		return noop, false, nil
+		return nil, nil
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
-		return noop, false, fmt.Errorf("creating OTLP trace exporter: %w", err)
+		return nil, fmt.Errorf("creating OTLP trace exporter: %w", err)
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", ServiceName)),
@@ -34,10 +33,10 @@ func SetupTracing(ctx context.Context, getenv func(string) string) (shutdown fun
 		resource.WithTelemetrySDK(),
 	)
 	if err != nil {
-		return noop, false, fmt.Errorf("describing the service for traces: %w", err)
+		return nil, fmt.Errorf("describing the service for traces: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	return tp.Shutdown, true, nil
+	return tp, nil
 }
