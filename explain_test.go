@@ -314,7 +314,20 @@ func (d *recordingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording driver: %w", err)
 	}
+	d.record("BEGIN", nil)
 	return &recordingTx{Tx: tx, d: d}, nil
+}
+
+// Commit records and commits.
+func (tx *recordingTx) Commit() error {
+	tx.d.record("COMMIT", nil)
+	return tx.Tx.Commit()
+}
+
+// Rollback records and rolls back.
+func (tx *recordingTx) Rollback() error {
+	tx.d.record("ROLLBACK", nil)
+	return tx.Tx.Rollback()
 }
 
 // recordingTx records the statements of one transaction in its driver.
@@ -333,4 +346,52 @@ func (tx *recordingTx) Exec(ctx context.Context, query string, args, v any) erro
 func (tx *recordingTx) Query(ctx context.Context, query string, args, v any) error {
 	tx.d.record(query, args)
 	return tx.Tx.Query(ctx, query, args, v)
+}
+
+// TestMutationStatements checks the round trips of mutations: one root
+// mutation runs without an operation-wide transaction (a create or delete
+// is one statement; ent wraps an update in its own), several share one.
+func TestMutationStatements(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *database.DB) {
+		rec := &recordingDriver{Driver: entsql.OpenDB(db.Dialect, db.SQL)}
+		recDB := &database.DB{Client: ent.NewClient(ent.Driver(rec)), SQL: db.SQL, Dialect: db.Dialect}
+		a := newAPI(t, recDB)
+		alice := a.token("alice")
+		verbs := func() []string {
+			var v []string
+			for _, s := range rec.statements() {
+				v = append(v, strings.ToUpper(strings.Fields(s.Query)[0]))
+			}
+			rec.reset()
+			return v
+		}
+
+		rec.reset()
+		created := a.createTask(t, alice, map[string]any{"title": "one statement"})
+		if got := verbs(); !slices.Equal(got, []string{"INSERT"}) {
+			t.Errorf("createTask: %v, want [INSERT]", got)
+		}
+
+		a.post(alice, `mutation($id: ID!) { updateTask(id: $id, input: {isCompleted: true}) { id } }`,
+			map[string]any{"id": created.ID}).decode(t, &struct{}{})
+		if got := verbs(); len(got) < 3 || got[0] != "BEGIN" || got[len(got)-1] != "COMMIT" || !slices.Contains(got, "UPDATE") {
+			t.Errorf("updateTask: %v, want ent's own BEGIN … UPDATE … COMMIT", got)
+		}
+
+		a.post(alice, `mutation($id: ID!) { deleteTask(id: $id) }`, map[string]any{"id": created.ID}).decode(t, &struct{}{})
+		if got := verbs(); !slices.Equal(got, []string{"DELETE"}) {
+			t.Errorf("deleteTask: %v, want [DELETE]", got)
+		}
+
+		a.post(alice, `mutation { a: createTask(input: {title: "a"}) { id } b: createTask(input: {title: "b"}) { id } }`, nil).decode(t, &struct{}{})
+		if got := verbs(); !slices.Equal(got, []string{"BEGIN", "INSERT", "INSERT", "COMMIT"}) {
+			t.Errorf("two creates: %v, want one transaction around both", got)
+		}
+
+		// A fragment may hold several fields: a transaction, to be safe.
+		a.post(alice, `mutation { ...M } fragment M on Mutation { createTask(input: {title: "c"}) { id } }`, nil).decode(t, &struct{}{})
+		if got := verbs(); !slices.Equal(got, []string{"BEGIN", "INSERT", "COMMIT"}) {
+			t.Errorf("create in a fragment: %v, want it in a transaction", got)
+		}
+	})
 }

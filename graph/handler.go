@@ -48,12 +48,26 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 	srv.AroundResponses(codeEveryError(logger))
 	// All mutations of one operation commit together or not at all.
 	srv.Use(entgql.Transactioner{
-		TxOpener:   client,
-		SkipTxFunc: func(op *ast.OperationDefinition) bool { return op == nil || op.Operation != ast.Mutation },
+		TxOpener: client,
+		SkipTxFunc: func(op *ast.OperationDefinition) bool {
+			return op == nil || op.Operation != ast.Mutation || oneField(op)
+		},
 	})
 	srv.SetErrorPresenter(gqlerr.NewPresenter(logger))
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
 	return srv
+}
+
+// oneField reports whether op selects a single root field, directly. Such a
+// mutation is atomic without an operation-wide transaction: a create or a
+// delete is one statement, and ent wraps an update's statements in a
+// transaction of its own. BEGIN and COMMIT would only add two round trips.
+func oneField(op *ast.OperationDefinition) bool {
+	if len(op.SelectionSet) != 1 {
+		return false
+	}
+	_, ok := op.SelectionSet[0].(*ast.Field)
+	return ok
 }
 
 // Tracing returns the extension that traces operations and resolvers to tp.

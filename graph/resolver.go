@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/taskapi/server/ent"
@@ -21,4 +23,14 @@ type Resolver struct {
 // NewSchema returns the executable schema over client.
 func NewSchema(client *ent.Client) graphql.ExecutableSchema {
 	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client}})
+}
+
+// mutator is the client a mutation writes through: the operation's
+// transaction when it has several mutations (see NewHandler), else the
+// resolver's client.
+func (r *Resolver) mutator(ctx context.Context) *ent.Client {
+	if tx := ent.FromContext(ctx); tx != nil {
+		return tx
+	}
+	return r.client
 }

@@ -15,7 +15,7 @@ import (
 
 // CreateTask is the resolver for the createTask field.
 func (r *mutationResolver) CreateTask(ctx context.Context, input ent.CreateTaskInput) (*ent.Task, error) {
-	return ent.FromContext(ctx).Task.Create().SetInput(input).Save(ctx)
+	return r.mutator(ctx).Task.Create().SetInput(input).Save(ctx)
 }
 
 // UpdateTask is the resolver for the updateTask field.
@@ -23,12 +23,12 @@ func (r *mutationResolver) UpdateTask(ctx context.Context, id uuid.UUID, input e
 	if input.ClearDescription && input.Description != nil {
 		return nil, gqlerr.BadInput("clearDescription", "give description or clearDescription, not both")
 	}
-	return ent.FromContext(ctx).Task.UpdateOneID(id).SetInput(input).Save(ctx)
+	return r.mutator(ctx).Task.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // DeleteTask is the resolver for the deleteTask field.
 func (r *mutationResolver) DeleteTask(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
-	return id, ent.FromContext(ctx).Task.DeleteOneID(id).Exec(ctx)
+	return id, r.mutator(ctx).Task.DeleteOneID(id).Exec(ctx)
 }
 
 // Task is the resolver for the task field.

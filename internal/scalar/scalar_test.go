@@ -45,3 +45,28 @@ func TestTimeInputIsUTC(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// The ID and Time marshalers write their JSON by hand; they must equal the
+// obvious implementation.
+func TestMarshalIDAndTime(t *testing.T) {
+	for range 100 {
+		id := uuid.New()
+		var b bytes.Buffer
+		scalar.MarshalID(id).MarshalGQL(&b)
+		if want := strconv.Quote(id.String()); b.String() != want {
+			t.Fatalf("MarshalID(%s) = %s, want %s", id, b.String(), want)
+		}
+	}
+	for _, at := range []time.Time{
+		time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 25, 18, 0, 0, 123456789, time.FixedZone("UTC+5", 5*60*60)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+	} {
+		var b bytes.Buffer
+		scalar.MarshalTime(at).MarshalGQL(&b)
+		if want := strconv.Quote(at.UTC().Format(time.RFC3339Nano)); b.String() != want {
+			t.Errorf("MarshalTime(%v) = %s, want %s", at, b.String(), want)
+		}
+	}
+}
