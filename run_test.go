@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"regexp"
 	"strconv"
 	"strings"
@@ -127,6 +128,10 @@ func TestRunServesWithConfiguredSecret(t *testing.T) {
 	res, err := http.Get(base + "/readyz")
 	if err != nil || res.StatusCode != 200 {
 		t.Errorf("readyz: %v %v", res, err)
+	}
+	// Without GOGC in the environment the server sets its own target.
+	if p := debug.SetGCPercent(100); p != defaultGOGC {
+		t.Errorf("GC percent %d, want %d", p, defaultGOGC)
 	}
 	// Profiles on DEBUG_ADDR only, never on the API's port.
 	if res, err := http.Get("http://" + debugAddr + "/debug/pprof/heap?debug=1"); err != nil || res.StatusCode != 200 {
