@@ -204,3 +204,45 @@ func TestShortSecretRefused(t *testing.T) {
 		t.Errorf("secret of %d bytes refused: %v", auth.MinSecretLen, err)
 	}
 }
+
+// Verified tokens are remembered; a remembered token still expires on time,
+// and a token that differs by one character is verified afresh.
+func TestRememberedTokens(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	auth.SetClock(v, func() time.Time { return now })
+	exp := now.Add(time.Minute)
+	tok := sign(t, jwt.SigningMethodHS256, []byte(secret), valid(jwt.MapClaims{"exp": exp.Unix()}))
+
+	for range 2 { // a miss, then a hit
+		if sub, err := v.Verify(tok); err != nil || sub != "alice" {
+			t.Fatalf("Verify = %q, %v", sub, err)
+		}
+	}
+	// A character inside the signature (the last one may carry only
+	// padding bits).
+	i := len(tok) - 10
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	forged := tok[:i] + string(c) + tok[i+1:]
+	if _, err := v.Verify(forged); err == nil {
+		t.Error("a token with an altered signature was accepted")
+	}
+
+	now = exp.Add(auth.Leeway - time.Second)
+	if _, err := v.Verify(tok); err != nil {
+		t.Errorf("within the leeway: %v", err)
+	}
+	now = exp.Add(auth.Leeway + time.Second)
+	if _, err := v.Verify(tok); !errors.Is(err, jwt.ErrTokenExpired) {
+		t.Errorf("past exp and leeway: %v, want ErrTokenExpired", err)
+	}
+	if _, err := v.Verify(tok); !errors.Is(err, jwt.ErrTokenExpired) {
+		t.Errorf("asked again: %v, want ErrTokenExpired", err)
+	}
+}
