@@ -5,13 +5,11 @@
 //
 //	go run ./internal/gqlseq graph/generated.go
 //
-//   - graphql.MarshalSliceConcurrently starts a goroutine per list element;
-//     the calls go to graph's sequential marshalSlice instead (graph/slice.go
-//     says why).
-//   - graphql.NewDeferredGroup builds @defer bookkeeping (a path, a field
-//     set, a map) for each object. No generated field ever defers (@defer
-//     needs a field with a resolver of its own, and the file is checked for
-//     one), so the group is left empty.
+// graphql.MarshalSliceConcurrently starts a goroutine per list element; the
+// calls go to graph's sequential marshalSlice instead (graph/slice.go says
+// why). graphql.NewDeferredGroup builds @defer bookkeeping (a path, a field
+// set, a map) for each object; no generated field ever defers (the file is
+// checked for one), so the group is left empty.
 //
 // If gqlgen's output stops matching, gqlseq fails rather than leave the
 // costs in silently.
