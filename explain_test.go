@@ -181,6 +181,13 @@ func TestTaskListingPlan(t *testing.T) {
 			if indexes := indexNames(plan); !slices.Contains(indexes, "idx_tasks_user_id_created_at") {
 				t.Errorf("plan uses indexes %v, want idx_tasks_user_id_created_at", indexes)
 			}
+			// The index holds the whole order, tie-break included: the page
+			// is read in order, never sorted.
+			for _, node := range planValues(plan, "Node Type") {
+				if strings.Contains(node, "Sort") {
+					t.Errorf("plan has a %s node", node)
+				}
+			}
 		})
 	}
 }
@@ -242,23 +249,26 @@ func selectedColumns(t *testing.T, query string) []string {
 }
 
 // indexNames returns every "Index Name" in an EXPLAIN (FORMAT JSON) plan.
-func indexNames(v any) []string {
-	var names []string
+func indexNames(v any) []string { return planValues(v, "Index Name") }
+
+// planValues lists the values of every key named key in a plan.
+func planValues(v any, key string) []string {
+	var values []string
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
-			if s, ok := e.(string); ok && k == "Index Name" {
-				names = append(names, s)
+			if s, ok := e.(string); ok && k == key {
+				values = append(values, s)
 				continue
 			}
-			names = append(names, indexNames(e)...)
+			values = append(values, planValues(e, key)...)
 		}
 	case []any:
 		for _, e := range v {
-			names = append(names, indexNames(e)...)
+			values = append(values, planValues(e, key)...)
 		}
 	}
-	return names
+	return values
 }
 
 // statement is one SQL statement sent to the database, with its arguments.

@@ -257,12 +257,13 @@ func TestHelpAndUnknownCommands(t *testing.T) {
 
 func TestMigrateCommand(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")}
-	for _, want := range []string{"applied 1 migration", "applied 0 migration"} {
+	// All of them on an empty database, then none.
+	for _, want := range []*regexp.Regexp{regexp.MustCompile(`applied [1-9]\d* migration`), regexp.MustCompile(`applied 0 migration`)} {
 		var out bytes.Buffer
 		if err := run(context.Background(), []string{"server", "migrate"}, envFunc(env), &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out.String(), want) {
+		if !want.MatchString(out.String()) {
 			t.Errorf("migrate printed %q, want %q", out.String(), want)
 		}
 	}

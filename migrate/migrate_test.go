@@ -218,7 +218,7 @@ func TestTasksTableInCatalog(t *testing.T) {
 	wantColumns := []string{"id", "user_id", "title", "description", "is_completed", "created_at", "updated_at"}
 	wantIndexes := map[string]string{
 		"idx_tasks_user_id":            "user_id",
-		"idx_tasks_user_id_created_at": "user_id, created_at DESC",
+		"idx_tasks_user_id_created_at": "user_id, created_at DESC, id DESC",
 	}
 	testdb.Each(t, func(t *testing.T, db *database.DB) {
 		var (

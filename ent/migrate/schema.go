@@ -33,10 +33,12 @@ var (
 			{
 				Name:    "idx_tasks_user_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[1], TasksColumns[5]},
+				Columns: []*schema.Column{TasksColumns[1], TasksColumns[5], TasksColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						TasksColumns[5].Name: true,
+
+						TasksColumns[0].Name: true,
 					},
 				},
 			},

@@ -68,10 +68,12 @@ func (Task) Fields() []ent.Field {
 // Indexes of the Task.
 func (Task) Indexes() []ent.Index {
 	return []ent.Index{
-		// Serves the default listing: a user's tasks, newest first.
-		index.Fields("user_id", "created_at").
+		// Serves the default listing: a user's tasks, newest first. The id
+		// is the order's tie-break, so a page is read straight off the
+		// index, 21 entries, with no sort of all the user's tasks.
+		index.Fields("user_id", "created_at", "id").
 			StorageKey("idx_tasks_user_id_created_at").
-			Annotations(entsql.DescColumns("created_at")),
+			Annotations(entsql.DescColumns("created_at", "id")),
 	}
 }
 
