@@ -102,6 +102,43 @@ func rssMiB(pid int) float64 {
 	return 0
 }
 
+// clockTick is the unit of /proc/*/stat CPU times: USER_HZ, 100 on Linux.
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the user plus system CPU a process has used, from /proc.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command, which is in parentheses and may hold spaces.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * clockTick
+}
+
+// postgresCPU sums the CPU of every postgres process on this machine: the
+// server under test's backends and PostgreSQL's own workers.
+func postgresCPU() time.Duration {
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			total += cpuTime(pid)
+		}
+	}
+	return total
+}
+
 // wrkResult is the line bench/wrk.lua prints when a run is done.
 type wrkResult struct {
 	Requests     int64  `json:"requests"`
@@ -125,6 +162,16 @@ type run struct {
 	sampled, wrong   int     // requests the sampler checked exactly, and how many failed
 	wrongSample      string  // the first failure
 	rss              float64 // the target's largest resident set during the run, MiB
+	// CPU used during the run by the target, by PostgreSQL and by wrk.
+	cpuTarget, cpuPostgres, cpuWrk time.Duration
+}
+
+// perRequest is a CPU time divided among the run's requests.
+func (r run) perRequest(d time.Duration) time.Duration {
+	if r.wrk.Requests == 0 {
+		return 0
+	}
+	return d / time.Duration(r.wrk.Requests)
 }
 
 func (r run) rps() float64 { return float64(r.wrk.Requests) / (float64(r.wrk.DurationUS) / 1e6) }
@@ -152,10 +199,16 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 			}
 		}
 	})
-	out, err := exec.CommandContext(ctx, "wrk",
+	wrk := exec.CommandContext(ctx, "wrk",
 		"-t", strconv.Itoa(b.threads), "-c", strconv.Itoa(b.connections),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s",
-		"-s", b.script, t.url, "--", workload, b.tokensFile).CombinedOutput()
+		"-s", b.script, t.url, "--", workload, b.tokensFile)
+	targetBefore, pgBefore := cpuTime(t.cmd.Process.Pid), postgresCPU()
+	out, err := wrk.CombinedOutput()
+	r.cpuTarget, r.cpuPostgres = cpuTime(t.cmd.Process.Pid)-targetBefore, postgresCPU()-pgBefore
+	if wrk.ProcessState != nil {
+		r.cpuWrk = wrk.ProcessState.UserTime() + wrk.ProcessState.SystemTime()
+	}
 	cancel()
 	wg.Wait()
 	if err != nil {

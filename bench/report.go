@@ -19,11 +19,12 @@ import (
 // the targets.
 func report(w io.Writer, runs []run, machine string, connections int) {
 	fmt.Fprintf(w, "\n%s\n\n", machine)
-	fmt.Fprintln(w, "| workload | round | target | req/s | p50 | p99 | errors | checked | sampled | max RSS |")
-	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| workload | round | target | req/s | p50 | p99 | errors | checked | sampled | max RSS | CPU/req: target | PostgreSQL | wrk |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range runs {
-		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %d | %d | %d | %.0f MiB |\n",
-			r.workload, r.round, r.target, r.rps(), us(r.wrk.P50US), us(r.wrk.P99US), r.errors(), r.wrk.Checked, r.sampled, r.rss)
+		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %d | %d | %d | %.0f MiB | %s | %s | %s |\n",
+			r.workload, r.round, r.target, r.rps(), us(r.wrk.P50US), us(r.wrk.P99US), r.errors(), r.wrk.Checked, r.sampled, r.rss,
+			micro(r.perRequest(r.cpuTarget)), micro(r.perRequest(r.cpuPostgres)), micro(r.perRequest(r.cpuWrk)))
 	}
 
 	fmt.Fprintf(w, "\nMedians of the rounds, %d connections:\n\n", connections)
@@ -101,6 +102,9 @@ func median(runs []run, f func(run) float64) float64 {
 	}
 	return 0
 }
+
+// micro prints a per-request CPU time in whole microseconds.
+func micro(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
 
 func us(v int64) string {
 	return (time.Duration(v) * time.Microsecond).Round(10 * time.Microsecond).String()
