@@ -58,16 +58,20 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 	return srv
 }
 
-// oneField reports whether op selects a single root field, directly. Such a
-// mutation is atomic without an operation-wide transaction: a create or a
+// atomicMutations lists the mutations that are atomic on their own: a create or a
 // delete is one statement, and ent wraps an update's statements in a
-// transaction of its own. BEGIN and COMMIT would only add two round trips.
+// transaction of its own. A new mutation is not here until that is checked.
+var atomicMutations = map[string]bool{"createTask": true, "updateTask": true, "deleteTask": true}
+
+// oneField reports whether op selects, directly, a single root field that is
+// atomic on its own. A transaction around it would only add the BEGIN and
+// COMMIT round trips.
 func oneField(op *ast.OperationDefinition) bool {
 	if len(op.SelectionSet) != 1 {
 		return false
 	}
-	_, ok := op.SelectionSet[0].(*ast.Field)
-	return ok
+	f, ok := op.SelectionSet[0].(*ast.Field)
+	return ok && atomicMutations[f.Name]
 }
 
 // Tracing returns the extension that traces operations and resolvers to tp.

@@ -10,7 +10,8 @@ import (
 // gqlgen's graphql.MarshalSliceConcurrently, which starts a goroutine per
 // element so that resolvers waiting on I/O overlap. No field under a list
 // here waits on anything: every page is one SQL statement and nothing runs a
-// query per row. Spawning 20 goroutines (and growing their stacks) cost about
+// query per row (and internal/gqlseq refuses generated code in which a field
+// below the root has a resolver of its own). Spawning 20 goroutines (and growing their stacks) cost about
 // 40% of a page's CPU; see the README's performance section. go generate
 // (internal/gqlseq) points the calls in generated.go here.
 func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler bool, marshalElement func(context.Context, int) graphql.Marshaler) graphql.Array {

@@ -8,11 +8,14 @@
 // graphql.MarshalSliceConcurrently starts a goroutine per list element; the
 // calls go to graph's sequential marshalSlice instead (graph/slice.go says
 // why). graphql.NewDeferredGroup builds @defer bookkeeping (a path, a field
-// set, a map) for each object; no generated field ever defers (the file is
-// checked for one), so the group is left empty.
+// set, a map) for each object; it is left empty.
 //
-// If gqlgen's output stops matching, gqlseq fails rather than leave the
-// costs in silently.
+// Both are right only while no field below the root has a resolver of its
+// own: such a field would run once per list element, in turn, and would be
+// the one place @defer takes effect. gqlgen generates such a field as
+// out.ResolveConcurrently(…, &deferred, …); gqlseq refuses a file that has
+// one, and fails too if gqlgen's output stops matching, rather than leave the
+// costs in or break a field silently.
 package main
 
 import (
@@ -28,8 +31,9 @@ var rewrites = []rewrite{
 	{[]byte("deferred := graphql.NewDeferredGroup(ctx)"), []byte("deferred := graphql.DeferredGroup{}")},
 }
 
-// deferring is how generated code files a field under a @defer fragment.
-var deferring = []byte("deferred.Defers[")
+// resolving marks generated code for a field below the root with a resolver
+// of its own (root fields use ResolveRootConcurrently, which is fine).
+var resolving = [][]byte{[]byte("ResolveConcurrently("), []byte("&deferred")}
 
 func main() {
 	if len(os.Args) != 2 {
@@ -47,8 +51,10 @@ func run(path string) error {
 	if err != nil {
 		return err
 	}
-	if bytes.Contains(src, deferring) {
-		return fmt.Errorf("%s defers fields (%s): the empty deferred groups would drop them", path, deferring)
+	for _, m := range resolving {
+		if bytes.Contains(src, m) {
+			return fmt.Errorf("%s has a field below the root with its own resolver (%s): lists would run it once per element and @defer would break; see internal/gqlseq", path, m)
+		}
 	}
 	for _, r := range rewrites {
 		switch {
