@@ -350,6 +350,20 @@ func TestHTTPContract(t *testing.T) {
 			if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q on a user's data, want no-store", cc)
 			}
+			if n := res.Header.Get("X-Content-Type-Options"); n != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", n)
+			}
+		})
+		t.Run("markup in task text comes back as the same JSON string", func(t *testing.T) {
+			const title = `<script>alert("x")</script> & </b> \ \u2028`
+			bob := a.token("bob") // alice's task count stays as the other subtests expect
+			created := a.createTask(t, bob, map[string]any{"title": title})
+			var out struct{ Task task }
+			res := a.post(bob, `query($id: ID!) { task(id: $id) { id title } }`, map[string]any{"id": created.ID})
+			res.decode(t, &out)
+			if out.Task.Title != title || !json.Valid([]byte(res.Body)) {
+				t.Errorf("title came back as %q in %s", out.Task.Title, res.Body)
+			}
 		})
 		t.Run("GET refuses a mutation with 405 and runs nothing", func(t *testing.T) {
 			before := countRows(t, db)

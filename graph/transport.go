@@ -43,6 +43,9 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	w.Header().Set("Content-Type", media)
 	// Answers hold one user's data: no shared cache may keep them, GET or not.
 	w.Header().Set("Cache-Control", "no-store")
+	// Task text is written into the JSON as is (no \u003c for <): no
+	// browser may read the body as anything but JSON.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	fail := func(status int, err *gqlerror.Error) {
 		w.WriteHeader(status)
 		// Response interceptors expect an operation context, even an empty one.
