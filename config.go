@@ -24,8 +24,8 @@ type config struct {
 	CORSOrigins    []string
 	LogLevel       slog.Level
 	LogJSON        bool
-	// DebugAddr, when set, serves net/http/pprof there: an address apart
-	// from PORT so that profiles are never public by accident.
+	// DebugAddr, when set, serves net/http/pprof there: a loopback address
+	// apart from PORT, so that profiles are never public by accident.
 	DebugAddr string
 }
 
@@ -108,8 +108,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.DebugAddr = env("DEBUG_ADDR", "")
 	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			errs = append(errs, fmt.Errorf("DEBUG_ADDR=%q is not host:port", c.DebugAddr))
+		// Profiles are unauthenticated and a CPU profile is costly to take:
+		// loopback only (reach it with a port-forward).
+		host, _, err := net.SplitHostPort(c.DebugAddr)
+		ip := net.ParseIP(host)
+		if err != nil || !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("DEBUG_ADDR=%q must be a loopback host:port, e.g. 127.0.0.1:6060", c.DebugAddr))
 		}
 	}
 	if origins := env("CORS_ALLOWED_ORIGINS", ""); origins != "" {

@@ -185,6 +185,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"unknown query mode", map[string]string{"DB_QUERY_EXEC_MODE": "fast", "DATABASE_URL": sqlite}, "DB_QUERY_EXEC_MODE"},
 		{"bad port", map[string]string{"PORT": "http", "DATABASE_URL": sqlite}, "PORT"},
 		{"debug address without a host", map[string]string{"DEBUG_ADDR": "6060", "DATABASE_URL": sqlite}, "DEBUG_ADDR"},
+		{"debug address on every interface", map[string]string{"DEBUG_ADDR": ":6060", "DATABASE_URL": sqlite}, "loopback"},
+		{"debug address on a public interface", map[string]string{"DEBUG_ADDR": "10.0.0.1:6060", "DATABASE_URL": sqlite}, "loopback"},
 		{"pending migrations not to be applied", map[string]string{"MIGRATE_ON_START": "false", "DATABASE_URL": sqlite}, "run the migrate command first"},
 	}
 	for _, tc := range cases {
