@@ -137,14 +137,8 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating PostgreSQL pool: %w", err)
 	}
-	// database/sql keeps its own idle list in front of the pool; by default
-	// only 2, so under load it would hand connections back and take them
-	// again on every query. Keep them all, for as long as the pool would.
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	sqlDB.SetMaxOpenConns(int(cfg.MaxConns))
-	sqlDB.SetMaxIdleConns(int(cfg.MaxConns))
-	sqlDB.SetConnMaxLifetime(cfg.MaxConnLifetime)
-	sqlDB.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 	drv := entsql.OpenDB(dialect.Postgres, sqlDB)
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
 }
