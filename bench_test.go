@@ -128,6 +128,9 @@ func BenchmarkBadToken(b *testing.B) {
 // TestAllocsPerRequest keeps the allocations of a request from creeping up
 // unnoticed. SQLite only: its counts are steady from run to run.
 func TestAllocsPerRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own; run without -race")
+	}
 	fx := newFixture(t, dialect.SQLite)
 	for _, tc := range []struct {
 		name   string
