@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,8 +42,11 @@ func start(ctx context.Context, name, bin, logPath string, env []string) (*targe
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), append(env, "PORT="+strconv.Itoa(port))...)
+	// Only the benchmark's settings: a developer's own JWT_ISSUER or OTEL_*
+	// must not reach one target and not the other.
+	cmd.Env = append(slices.Clone(env), "PORT="+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the benchmark
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, err
@@ -87,8 +92,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// rssMiB reads the resident set of a process from /proc.
-func rssMiB(pid int) float64 {
+// rssMB reads the resident set of a process from /proc, in MB (10^6 bytes,
+// as the target is stated).
+func rssMB(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -96,7 +102,7 @@ func rssMiB(pid int) float64 {
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
+			return kb * 1024 / 1e6
 		}
 	}
 	return 0
@@ -105,7 +111,8 @@ func rssMiB(pid int) float64 {
 // clockTick is the unit of /proc/*/stat CPU times: USER_HZ, 100 on Linux.
 const clockTick = 10 * time.Millisecond
 
-// cpuTime is the user plus system CPU a process has used, from /proc.
+// cpuTime is the user plus system CPU a process has used, from /proc,
+// with that of its children that have exited (PostgreSQL's backends).
 func cpuTime(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -114,18 +121,22 @@ func cpuTime(pid int) time.Duration {
 	// Fields after the command, which is in parentheses and may hold spaces.
 	_, rest, ok := strings.Cut(string(b), ") ")
 	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
+	if !ok || len(f) < 15 {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * clockTick
+	var ticks int64
+	for _, field := range f[11:15] { // utime stime cutime cstime
+		n, _ := strconv.ParseInt(field, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick
 }
 
 // postgresCPU sums the CPU of every postgres process on this machine: the
-// server under test's backends and PostgreSQL's own workers.
+// targets' backends and PostgreSQL's own workers. It is -1 when there is no
+// local PostgreSQL to read (a remote -db, or no /proc).
 func postgresCPU() time.Duration {
-	var total time.Duration
+	total, found := time.Duration(0), false
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -134,7 +145,11 @@ func postgresCPU() time.Duration {
 		}
 		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
 			total += cpuTime(pid)
+			found = true
 		}
+	}
+	if !found {
+		return -1
 	}
 	return total
 }
@@ -161,23 +176,31 @@ type run struct {
 	wrk              wrkResult
 	sampled, wrong   int     // requests the sampler checked exactly, and how many failed
 	wrongSample      string  // the first failure
-	rss              float64 // the target's largest resident set during the run, MiB
+	rss              float64 // the target's largest resident set during the run, MB
 	// CPU used during the run by the target, by PostgreSQL and by wrk.
 	cpuTarget, cpuPostgres, cpuWrk time.Duration
 }
 
-// perRequest is a CPU time divided among the run's requests.
+// perRequest is a CPU time divided among the run's requests; negative when
+// it could not be measured.
 func (r run) perRequest(d time.Duration) time.Duration {
-	if r.wrk.Requests == 0 {
-		return 0
+	if r.wrk.Requests == 0 || d < 0 {
+		return -1
 	}
 	return d / time.Duration(r.wrk.Requests)
 }
 
 func (r run) rps() float64 { return float64(r.wrk.Requests) / (float64(r.wrk.DurationUS) / 1e6) }
 
+// errors counts wrong answers: wrk.lua's bad responses (non-200 included,
+// so wrk's own status count is not added again), socket errors, responses
+// wrk.lua never saw, and the sampler's failures, or its silence.
 func (r run) errors() int64 {
-	return r.wrk.SocketErrors + r.wrk.StatusErrors + r.wrk.Bad + int64(r.wrong)
+	n := r.wrk.SocketErrors + r.wrk.Bad + int64(r.wrong) + max(0, r.wrk.Requests-r.wrk.Checked)
+	if r.sampled == 0 {
+		n++
+	}
+	return n
 }
 
 // load drives t with wrk for d while a sampler checks responses exactly and
@@ -195,7 +218,7 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				r.rss = max(r.rss, rssMiB(t.cmd.Process.Pid))
+				r.rss = max(r.rss, rssMB(t.cmd.Process.Pid))
 			}
 		}
 	})
@@ -206,6 +229,9 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 	targetBefore, pgBefore := cpuTime(t.cmd.Process.Pid), postgresCPU()
 	out, err := wrk.CombinedOutput()
 	r.cpuTarget, r.cpuPostgres = cpuTime(t.cmd.Process.Pid)-targetBefore, postgresCPU()-pgBefore
+	if pgBefore < 0 {
+		r.cpuPostgres = -1
+	}
 	if wrk.ProcessState != nil {
 		r.cpuWrk = wrk.ProcessState.UserTime() + wrk.ProcessState.SystemTime()
 	}

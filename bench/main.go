@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,14 +63,15 @@ func main() {
 		profile     = flag.String("cpuprofile", "", "write the server's CPU profile of each workload's first round to this prefix (PREFIX-list.pprof, …)")
 	)
 	flag.Parse()
-	if *tasks < 20 || *users < 1 || *rounds < 1 || *duration < time.Second {
-		log.Fatal("need -tasks ≥ 20, -users ≥ 1, -rounds ≥ 1 and -duration ≥ 1s")
+	if *tasks < 20 || *users < 1 || *rounds < 1 || *duration < time.Second || *warmup < time.Second {
+		log.Fatal("need -tasks ≥ 20, -users ≥ 1, -rounds ≥ 1, -duration ≥ 1s and -warmup ≥ 1s")
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		log.Fatal("wrk is not installed (Debian: apt-get install wrk)")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop) // a second Ctrl-C ends the process at once
 	if err := benchmark(ctx, *adminURL, *users, *tasks, *duration, *warmup, *rounds, *connections, *threads, strings.Split(*workloads, ","), *keep, *profile); err != nil {
 		log.Fatal(err)
 	}
@@ -113,11 +115,14 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
+	// The same settings for both. GOGC=200 is the server's own default;
+	// the ceiling gets it too, so the collector is no difference.
 	env := []string{
 		"DATABASE_URL=" + dbURL,
 		"BETTER_AUTH_SECRET=" + hex.EncodeToString(secret),
 		"APP_ENV=production",
 		"LOG_FORMAT=json",
+		"GOGC=200",
 	}
 	serverEnv := env
 	var debugAddr string
@@ -170,7 +175,12 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 			}
 		}
 		for round := 1; round <= rounds; round++ {
-			for _, t := range []*target{server, ceiling} {
+			// A B, then B A: neither always runs on the warmer machine.
+			order := []*target{server, ceiling}
+			if round%2 == 0 {
+				order = []*target{ceiling, server}
+			}
+			for _, t := range order {
 				var profiled chan error
 				if t == server && round == 1 && profile != "" {
 					profiled = make(chan error, 1)
@@ -254,7 +264,9 @@ func createDatabase(ctx context.Context, adminURL string, keep bool) (string, fu
 	if err != nil {
 		return "", nil, fmt.Errorf("connecting to %s: %w", u.Redacted(), err)
 	}
-	name := fmt.Sprintf("tasks_bench_%d", time.Now().Unix())
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := fmt.Sprintf("tasks_bench_%d_%x", time.Now().Unix(), suffix)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		admin.Close(ctx)
 		return "", nil, err

@@ -22,13 +22,13 @@ func report(w io.Writer, runs []run, machine string, connections int) {
 	fmt.Fprintln(w, "| workload | round | target | req/s | p50 | p99 | errors | checked | sampled | max RSS | CPU/req: target | PostgreSQL | wrk |")
 	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range runs {
-		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %d | %d | %d | %.0f MiB | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %d | %d | %d | %.0f MB | %s | %s | %s |\n",
 			r.workload, r.round, r.target, r.rps(), us(r.wrk.P50US), us(r.wrk.P99US), r.errors(), r.wrk.Checked, r.sampled, r.rss,
 			micro(r.perRequest(r.cpuTarget)), micro(r.perRequest(r.cpuPostgres)), micro(r.perRequest(r.cpuWrk)))
 	}
 
 	fmt.Fprintf(w, "\nMedians of the rounds, %d connections:\n\n", connections)
-	fmt.Fprintln(w, "| workload | server req/s | ceiling req/s | ratio (per round) | server p99 | ceiling p99 | p99 ratio | server max RSS | target |")
+	fmt.Fprintln(w, "| workload | server req/s | ceiling req/s | ratio of medians (per round) | server p99 | ceiling p99 | p99 ratio | server max RSS | target |")
 	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---|")
 	for _, wl := range []string{"list", "create"} {
 		var srv, ceil []run
@@ -55,7 +55,7 @@ func report(w io.Writer, runs []run, machine string, connections int) {
 		for _, r := range srv {
 			rss = max(rss, r.rss)
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.0f | **%.2f** (%s) | %s | %s | %.2f | %.0f MiB | %s |\n",
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | **%.2f** (%s) | %s | %s | %.2f | %.0f MB | %s |\n",
 			wl, sRPS, cRPS, sRPS/cRPS, strings.Join(perRound, ", "), us(int64(sP99)), us(int64(cP99)), sP99/cP99, rss,
 			verdict(wl, sRPS/cRPS, sP99/cP99, rss))
 	}
@@ -104,7 +104,12 @@ func median(runs []run, f func(run) float64) float64 {
 }
 
 // micro prints a per-request CPU time in whole microseconds.
-func micro(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
+func micro(d time.Duration) string {
+	if d < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%d µs", d.Microseconds())
+}
 
 func us(v int64) string {
 	return (time.Duration(v) * time.Microsecond).Round(10 * time.Microsecond).String()
@@ -129,9 +134,9 @@ func machine(ctx context.Context, dbURL string) string {
 		conn.Close(ctx)
 	}
 	wrk := "wrk"
-	if out, err := exec.Command("wrk", "--version").CombinedOutput(); len(out) > 0 {
-		_ = err // wrk --version exits 1
-		wrk = strings.Fields(string(out))[0] + " " + strings.Fields(string(out))[1]
+	out, _ := exec.Command("wrk", "--version").CombinedOutput() // exits 1 after printing
+	if f := strings.Fields(string(out)); len(f) >= 2 {
+		wrk = f[0] + " " + f[1]
 	}
 	return fmt.Sprintf("%s, %d cores; %s; %s; %s; server, ceiling, PostgreSQL and wrk on the same machine; %s",
 		cpu, runtime.NumCPU(), runtime.Version(), pg, wrk, time.Now().UTC().Format("2006-01-02"))
