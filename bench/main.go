@@ -196,7 +196,7 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 					return err
 				}
 				r.round = round
-				log.Printf("%s round %d %s: %.0f req/s, p99 %s, %d errors, %.0f MiB", w, round, t.name, r.rps(), us(r.wrk.P99US), r.errors(), r.rss)
+				log.Printf("%s round %d %s: %.0f req/s, p99 %s, %d errors, %.0f MB", w, round, t.name, r.rps(), us(r.wrk.P99US), r.errors(), r.rss)
 				runs = append(runs, r)
 			}
 		}
