@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -35,6 +36,13 @@ const (
 func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.HandlerExtension) http.Handler {
 	srv := handler.New(NewSchema(client))
 	for _, ext := range exts {
+		// Scalar fields read off ent objects skip field middleware
+		// (internal/gqlseq): only resolver-only tracing may intercept fields.
+		if _, ok := ext.(graphql.FieldInterceptor); ok {
+			if _, tracing := ext.(otelgqlgen.Tracer); !tracing {
+				panic(fmt.Sprintf("graph: %s intercepts fields, which generated.go's struct reads skip (see internal/gqlseq)", ext.ExtensionName()))
+			}
+		}
 		srv.Use(ext)
 	}
 	srv.AddTransport(httpTransport{})
@@ -79,7 +87,8 @@ func oneField(op *ast.OperationDefinition) bool {
 // wraps every field of every response.
 func Tracing(tp trace.TracerProvider) graphql.HandlerExtension {
 	// Variables carry task text and stay out of traces (the query text and
-	// field arguments do not). Spans only for fields that run a resolver.
+	// field arguments do not). Spans only for fields that run a resolver:
+	// scalar struct reads skip field middleware (internal/gqlseq).
 	return otelgqlgen.Middleware(
 		otelgqlgen.WithTracerProvider(tp),
 		otelgqlgen.WithoutVariables(),

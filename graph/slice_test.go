@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/taskapi/server/internal/scalar"
 )
 
 func TestMarshalSliceInOrderWithPanicsAsErrors(t *testing.T) {
@@ -31,4 +35,45 @@ func TestMarshalSliceInOrderWithPanicsAsErrors(t *testing.T) {
 	if errs := graphql.GetErrors(ctx); len(errs) != 1 || errs[0].Message != "recovered: element 1" {
 		t.Errorf("errors %v, want the recovered panic", errs)
 	}
+}
+
+// The marshalers whose fields internal/gqlseq calls directly (its neverNull
+// list) must never answer null for a value: such an error would carry the
+// parent's path, as the rewritten field has no context of its own.
+func TestStructReadMarshalersNeverNull(t *testing.T) {
+	ec := &executionContext{}
+	ctx := context.Background()
+	empty := ""
+	for name, m := range map[string]graphql.Marshaler{
+		"marshalNBoolean2bool":   ec.marshalNBoolean2bool(ctx, nil, false),
+		"marshalNCursor2…Cursor": ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, nil, scalar.Cursor{}),
+		"marshalNID2…UUID":       ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, nil, uuid.Nil),
+		"marshalNInt2int":        ec.marshalNInt2int(ctx, nil, 0),
+		"marshalNString2string":  ec.marshalNString2string(ctx, nil, ""),
+		"marshalNTime2timeᚐTime": ec.marshalNTime2timeᚐTime(ctx, nil, time.Time{}),
+		"marshalOString2ᚖstring": ec.marshalOString2ᚖstring(ctx, nil, &empty),
+	} {
+		if m == graphql.Null {
+			t.Errorf("%s answered null for a zero value", name)
+		}
+	}
+}
+
+type fieldCounter struct{}
+
+func (fieldCounter) ExtensionName() string                   { return "FieldCounter" }
+func (fieldCounter) Validate(graphql.ExecutableSchema) error { return nil }
+func (fieldCounter) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+	return next(ctx)
+}
+
+// Struct-read fields skip field middleware, so NewHandler takes none but
+// resolver-only tracing.
+func TestNewHandlerRefusesFieldMiddleware(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("NewHandler took an extension that intercepts fields")
+		}
+	}()
+	NewHandler(nil, nil, fieldCounter{})
 }

@@ -17,10 +17,13 @@
 // say) goes through graphql.ResolveField: a field context, a context, two
 // closures, the value boxed twice, a deferred recover and the field
 // middleware, around one struct read. It becomes a direct call of the field's
-// marshaler. Nothing is lost: the read cannot fail or panic, a scalar has no
-// children that would need the field's path, and the one field middleware
-// here (tracing) makes spans for resolvers only. Fields with resolvers,
-// arguments or object types keep gqlgen's path.
+// marshaler. Nothing is lost, on three conditions that gqlseq checks: the
+// field takes no arguments (its field context is a bare scalar one); its
+// marshaler is one of neverNull, which cannot fail, so no error needs the
+// field's path (graph's tests check each); and the read cannot panic (obj is
+// never nil there). The fourth, that no field middleware but resolver-only
+// tracing is installed, graph.NewHandler enforces. Any other field keeps
+// gqlgen's path.
 //
 // If gqlgen's output stops matching, gqlseq fails rather than leave the costs
 // in or break a field silently.
@@ -40,33 +43,64 @@ var rewrites = []rewrite{
 	{[]byte("deferred := graphql.NewDeferredGroup(ctx)"), []byte("deferred := graphql.DeferredGroup{}")},
 }
 
-// plainScalar is gqlgen's code for a scalar field of an ent type that is a
-// struct read: $1 is the function's header, $2 the struct field, $3 the
-// marshaler.
+// plainScalar is gqlgen's code for a field of an ent type that is a struct
+// read: 1 is the function's header, 2 its field context, 3 the struct
+// field, 4 the marshaler.
 var plainScalar = regexp.MustCompile(`(func \(ec \*executionContext\) _\w+\(ctx context\.Context, field graphql\.CollectedField, obj \*ent\.\w+\) \(ret graphql\.Marshaler\) \{)
 	return graphql\.ResolveField\(
 		ctx,
 		ec\.OperationContext,
 		field,
 		func\(ctx context\.Context, field graphql\.CollectedField\) \(\*graphql\.FieldContext, error\) \{
-			return ec\.fieldContext_\w+\(ctx, field\)
+			return ec\.(fieldContext_\w+)\(ctx, field\)
 		\},
 		func\(ctx context\.Context\) \(any, error\) \{
 			return obj\.(\w+), nil
 		\},
 		nil,
 		func\(ctx context\.Context, selections ast\.SelectionSet, v [^)]+\) graphql\.Marshaler \{
-			return ec\.(marshal[NO](?:String|ID|Time|Boolean|Int|Cursor)2[^(]+)\(ctx, selections, v\)
+			return ec\.(marshal[^(]+)\(ctx, selections, v\)
 		\},
 		true,
 		(?:true|false),
 	\)
 \}`)
 
-const (
-	plainScalarTo   = "$1\n\treturn ec.$3(ctx, field.Selections, obj.$2) // gqlseq: a struct read\n}"
-	plainScalarMark = "// gqlseq: a struct read"
-)
+// neverNull are the marshalers that cannot return graphql.Null for a value
+// (marshalOString2ᚖstring returns it for nil, the nullable field's answer,
+// with no error). graph/slice_test.go checks each.
+var neverNull = map[string]bool{
+	"marshalNBoolean2bool":                          true,
+	"marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor": true,
+	"marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID":        true,
+	"marshalNInt2int":                               true,
+	"marshalNString2string":                         true,
+	"marshalNTime2timeᚐTime":                        true,
+	"marshalOString2ᚖstring":                        true,
+}
+
+const plainScalarMark = "// gqlseq: a struct read"
+
+// bareScalarContext is the field context of a scalar field without
+// arguments; %s is the function's name.
+const bareScalarContext = `func (ec *executionContext) %s(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext(`
+
+// rewritePlainScalars replaces each struct-read field that meets the
+// conditions above with a direct call of its marshaler, and reports how many.
+func rewritePlainScalars(src []byte) ([]byte, int) {
+	n := 0
+	out := plainScalar.ReplaceAllFunc(src, func(m []byte) []byte {
+		g := plainScalar.FindSubmatch(m)
+		header, fieldContext, field, marshal := g[1], string(g[2]), g[3], string(g[4])
+		if !neverNull[marshal] || !bytes.Contains(src, fmt.Appendf(nil, bareScalarContext, fieldContext)) {
+			return m
+		}
+		n++
+		return fmt.Appendf(nil, "%s\n\treturn ec.%s(ctx, field.Selections, obj.%s) %s\n}", header, marshal, field, plainScalarMark)
+	})
+	return out, n
+}
 
 // resolving marks generated code for a field below the root with a resolver
 // of its own (root fields use ResolveRootConcurrently, which is fine).
@@ -103,9 +137,9 @@ func run(path string) error {
 			return fmt.Errorf("%s has neither %q nor %q: has gqlgen changed what it generates?", path, r.from, r.to)
 		}
 	}
-	if !plainScalar.Match(src) && !bytes.Contains(src, []byte(plainScalarMark)) {
+	src, n := rewritePlainScalars(src)
+	if n == 0 && !bytes.Contains(src, []byte(plainScalarMark)) {
 		return fmt.Errorf("%s has no scalar field read through graphql.ResolveField: has gqlgen changed what it generates?", path)
 	}
-	src = plainScalar.ReplaceAll(src, []byte(plainScalarTo))
 	return os.WriteFile(path, src, 0o644)
 }
