@@ -82,7 +82,7 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 }
 
 // defaultGOGC is the collector's target when GOGC is not set.
-const defaultGOGC = 200
+const defaultGOGC = 300
 
 func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) error {
 	logger := newLogger(cfg, stderr)

@@ -115,14 +115,14 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	// The same settings for both. GOGC=200 is the server's own default;
+	// The same settings for both. GOGC=300 is the server's own default;
 	// the ceiling gets it too, so the collector is no difference.
 	env := []string{
 		"DATABASE_URL=" + dbURL,
 		"BETTER_AUTH_SECRET=" + hex.EncodeToString(secret),
 		"APP_ENV=production",
 		"LOG_FORMAT=json",
-		"GOGC=200",
+		"GOGC=300",
 	}
 	serverEnv := env
 	var debugAddr string
