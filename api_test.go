@@ -30,7 +30,13 @@ type api struct {
 
 func newAPI(t testing.TB, db *database.DB) *api {
 	t.Helper()
-	h, v := testHandler(t, db, io.Discard, serverOptions{})
+	return newAPIWith(t, db, serverOptions{})
+}
+
+// newAPIWith is newAPI with options (a tracer, say).
+func newAPIWith(t testing.TB, db *database.DB, opts serverOptions) *api {
+	t.Helper()
+	h, v := testHandler(t, db, io.Discard, opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &api{t: t, srv: srv, verifier: v, db: db}

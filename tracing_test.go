@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -17,11 +15,7 @@ func TestTracing(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
-	db := testdb.Open(t, dialect.SQLite)
-	h, v := testHandler(t, db, io.Discard, serverOptions{Tracer: tp})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	a := &api{t: t, srv: srv, verifier: v, db: db}
+	a := newAPIWith(t, testdb.Open(t, dialect.SQLite), serverOptions{Tracer: tp})
 
 	alice := a.token("alice")
 	const secret = "dentist on tuesday"

@@ -225,7 +225,7 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 	wrk := exec.CommandContext(ctx, "wrk",
 		"-t", strconv.Itoa(b.threads), "-c", strconv.Itoa(b.connections),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s",
-		"-s", b.script, t.url, "--", workload, b.tokensFile)
+		"-s", b.script, t.url, "--", workload, b.tokensFile, b.bodyFiles[workload])
 	targetBefore, pgBefore := cpuTime(t.cmd.Process.Pid), postgresCPU()
 	out, err := wrk.CombinedOutput()
 	r.cpuTarget, r.cpuPostgres = cpuTime(t.cmd.Process.Pid)-targetBefore, postgresCPU()-pgBefore
@@ -252,11 +252,12 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 	return r, fmt.Errorf("wrk printed no result:\n%s", out)
 }
 
-// The sampler's requests: the same operations the wrk script sends.
-const (
-	listBody   = `{"operationName":"Tasks","query":"query Tasks($first: Int) { tasks(first: $first) { edges { node { id title description isCompleted createdAt } } } }","variables":{"first":20}}`
-	createBody = `{"operationName":"Create","query":"mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id title description isCompleted createdAt } }","variables":{"input":{"title":"sampled task","description":"made under load"}}}`
-)
+// bodies are the requests of each workload, sent by wrk (from files the
+// driver writes) and by the sampler alike.
+var bodies = map[string]string{
+	"list":   `{"operationName":"Tasks","query":"query Tasks($first: Int) { tasks(first: $first) { edges { node { id title description isCompleted createdAt } } } }","variables":{"first":20}}`,
+	"create": `{"operationName":"Create","query":"mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id title description isCompleted createdAt } }","variables":{"input":{"title":"bench task","description":"made under load"}}}`,
+}
 
 // sample sends a request as a random user every 20 ms during a run and
 // checks what wrk cannot: that the answer is the caller's own. A page must
@@ -293,11 +294,7 @@ func (b *bench) sample(ctx context.Context, t *target, workload string) (n, wron
 }
 
 func (b *bench) check(ctx context.Context, conn *pgx.Conn, t *target, workload string, i int) error {
-	body := listBody
-	if workload == "create" {
-		body = createBody
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(bodies[workload]))
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,8 @@ type bench struct {
 	connections int
 	script      string // bench/wrk.lua
 	tokensFile  string
-	tokens      []string // tokens[i] is data.users[i]'s
+	bodyFiles   map[string]string // workload → file holding its request body
+	tokens      []string          // tokens[i] is data.users[i]'s
 	data        *dataset
 }
 
@@ -155,6 +156,13 @@ func benchmark(ctx context.Context, adminURL string, users, tasks int, duration,
 	b := &bench{dbURL: dbURL, threads: threads, connections: connections, script: filepath.Join(root, "bench", "wrk.lua"), data: data}
 	if err := b.writeTokens(hex.EncodeToString(secret), filepath.Join(tmp, "tokens")); err != nil {
 		return err
+	}
+	b.bodyFiles = map[string]string{}
+	for w, body := range bodies {
+		b.bodyFiles[w] = filepath.Join(tmp, w+".json")
+		if err := os.WriteFile(b.bodyFiles[w], []byte(body), 0o600); err != nil {
+			return err
+		}
 	}
 
 	var runs []run

@@ -1,6 +1,7 @@
 -- wrk script of the benchmark: every request carries the token of a random
 -- user, every response is checked, and done() prints one JSON line for the
--- Go driver. Arguments (after --): workload (list|create) and tokens file.
+-- Go driver. Arguments (after --): workload (list|create), the tokens file
+-- and the request body's file (the driver writes it: one source for both).
 --
 -- A list response must be 200, without errors, with exactly 20 tasks that all
 -- belong to one user (seeded titles start with the owner's tag). wrk cannot
@@ -19,22 +20,20 @@ local workload
 -- globals, so that done() can read them with thread:get
 checked, bad, sample = 0, 0, nil
 
-local list_body = '{"operationName":"Tasks","query":"query Tasks($first: Int) { tasks(first: $first) { edges { node { id title description isCompleted createdAt } } } }","variables":{"first":20}}'
-local create_body = '{"operationName":"Create","query":"mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id title description isCompleted createdAt } }","variables":{"input":{"title":"bench task","description":"made under load"}}}'
+local body
 
 function init(args)
   workload = args[1]
   for line in io.lines(args[2]) do
     tokens[#tokens + 1] = line
   end
+  local f = assert(io.open(args[3]))
+  body = f:read("*a")
+  f:close()
   math.randomseed(id * 7919 + os.time())
 end
 
 function request()
-  local body = list_body
-  if workload == "create" then
-    body = create_body
-  end
   return wrk.format("POST", nil, {
     ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)],
     ["Content-Type"] = "application/json",

@@ -217,9 +217,13 @@ func TestRememberedTokens(t *testing.T) {
 	exp := now.Add(time.Minute)
 	tok := sign(t, jwt.SigningMethodHS256, []byte(secret), valid(jwt.MapClaims{"exp": exp.Unix()}))
 
-	for range 2 { // a miss, then a hit
+	bob := sign(t, jwt.SigningMethodHS256, []byte(secret), valid(jwt.MapClaims{"sub": "bob", "exp": exp.Unix()}))
+	for range 2 { // misses, then hits: each token keeps its own subject
 		if sub, err := v.Verify(tok); err != nil || sub != "alice" {
-			t.Fatalf("Verify = %q, %v", sub, err)
+			t.Fatalf("Verify(alice's token) = %q, %v", sub, err)
+		}
+		if sub, err := v.Verify(bob); err != nil || sub != "bob" {
+			t.Fatalf("Verify(bob's token) = %q, %v", sub, err)
 		}
 	}
 	// A character inside the signature (the last one may carry only
