@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
 )
@@ -30,7 +31,7 @@ type api struct {
 
 func newAPI(t testing.TB, db *database.DB) *api {
 	t.Helper()
-	return newAPIWith(t, db, serverOptions{})
+	return newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Introspection: true}})
 }
 
 // newAPIWith is newAPI with options (a tracer, say).

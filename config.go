@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
 )
@@ -27,7 +28,40 @@ type config struct {
 	// DebugAddr, when set, serves net/http/pprof there: a loopback address
 	// apart from PORT, so that profiles are never public by accident.
 	DebugAddr string
+	// Limits bound each request (graph.DefaultLimits unless overridden).
+	Limits graph.Limits
+	// Introspection answers __schema and __type: on in development, off
+	// in production unless GRAPHQL_INTROSPECTION says otherwise.
+	Introspection bool
 }
+
+// limitVars names the variable that overrides each request limit.
+func limitVars(l *graph.Limits) []struct {
+	name string
+	v    *int
+} {
+	return []struct {
+		name string
+		v    *int
+	}{
+		{"MAX_BODY_BYTES", &l.BodyBytes},
+		{"GRAPHQL_MAX_TOKENS", &l.Tokens},
+		{"GRAPHQL_MAX_DIRECTIVES", &l.Directives},
+		{"GRAPHQL_MAX_DEPTH", &l.Depth},
+		{"GRAPHQL_MAX_FIELDS", &l.Fields},
+		{"GRAPHQL_MAX_ALIASES", &l.Aliases},
+		{"GRAPHQL_MAX_ROOT_FIELDS", &l.RootFields},
+		{"GRAPHQL_MAX_FRAGMENT_SPREADS", &l.FragmentSpreads},
+		{"GRAPHQL_MAX_COST", &l.Cost},
+		{"GRAPHQL_MAX_INPUT_BYTES", &l.InputBytes},
+		{"GRAPHQL_MAX_INPUT_VALUES", &l.InputValues},
+		{"GRAPHQL_MAX_ERRORS", &l.Errors},
+	}
+}
+
+// maxRequestTimeout keeps the deadline well inside what a client or proxy
+// waits for: past it, the answer would be lost to the write timeout.
+const maxRequestTimeout = 2 * time.Minute
 
 // loadConfig reads the environment through getenv, so tests can pass their
 // own. Every problem is reported at once, each on its own line.
@@ -91,6 +125,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Audience: env("JWT_AUDIENCE", ""),
 		},
 	}
+	c.Limits = graph.DefaultLimits()
+	for _, lv := range limitVars(&c.Limits) {
+		if n := count(lv.name, 1); n > 0 {
+			*lv.v = int(n)
+		}
+	}
+	if d := duration("REQUEST_TIMEOUT"); d > 0 {
+		c.Limits.Timeout = d
+	}
+	if c.Limits.Timeout > maxRequestTimeout {
+		errs = append(errs, fmt.Errorf("REQUEST_TIMEOUT=%s is longer than %s", c.Limits.Timeout, maxRequestTimeout))
+	}
 	if m := c.Pool.QueryExecMode; m != "" {
 		if _, err := database.ParseQueryExecMode(m); err != nil {
 			errs = append(errs, err)
@@ -103,6 +149,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("APP_ENV=%q is not development or production", appEnv))
 	}
+	c.Introspection = boolean("GRAPHQL_INTROSPECTION", !c.Production)
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q is not a port number", c.Port))
 	}

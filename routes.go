@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -29,6 +30,9 @@ type serverOptions struct {
 	DevToken string
 	// Tracer, when set, receives a span per operation and per resolver.
 	Tracer trace.TracerProvider
+	// GraphQL holds the request limits and whether introspection is on;
+	// its Extensions are filled in here.
+	GraphQL graph.Options
 }
 
 // newServer returns the whole HTTP surface.
@@ -50,11 +54,12 @@ func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, op
 }
 
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, metrics *telemetry.Metrics, opts serverOptions) {
-	exts := []graphql.HandlerExtension{metrics.GraphQL()}
+	gql := opts.GraphQL
+	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL()}
 	if opts.Tracer != nil {
-		exts = append(exts, graph.Tracing(opts.Tracer))
+		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))
 	}
-	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, exts...)))
+	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, gql)))
 	// One route for every method, so anything but GET and POST gets the same
 	// coded 405, HEAD included (a GET pattern would take HEAD).
 	mux.Handle("/query", onlyGetPost(api))
@@ -93,16 +98,38 @@ func onlyGetPost(next http.Handler) http.Handler {
 	})
 }
 
-// loopbackOr serves local to requests from this machine and other to the
-// rest: the development token is for a browser on the developer's machine,
-// not for whoever else can reach the port.
+// loopbackOr serves local to requests from this machine that name this
+// machine, and other to the rest: the development token is for a browser on
+// the developer's machine, not for whoever else can reach the port, nor for
+// a page of another site whose name was rebound to 127.0.0.1 (the browser
+// then sends that site's name as Host).
 func loopbackOr(local, other http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		if fromLoopback(r) && loopbackHost(r.Host) {
 			local.ServeHTTP(w, r)
 			return
 		}
 		other.ServeHTTP(w, r)
 	})
+}
+
+func fromLoopback(r *http.Request) bool {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackHost reports whether a Host header names this machine by a name
+// no other site can hold: localhost, 127.0.0.1 or [::1], with any port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	switch strings.ToLower(host) {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
 }

@@ -93,13 +93,29 @@ func TestDevTokenOnlyForThisMachine(t *testing.T) {
 	db := testdb.Open(t, dialect.SQLite)
 	const tok = "dev-token-for-the-page"
 	h, _ := testHandler(t, db, io.Discard, serverOptions{DevToken: tok})
-	for addr, want := range map[string]bool{"127.0.0.1:5000": true, "[::1]:5000": true, "192.0.2.1:5000": false, "10.0.0.7:5000": false} {
+	for _, c := range []struct {
+		addr, host string
+		want       bool
+	}{
+		{"127.0.0.1:5000", "localhost:8080", true},
+		{"127.0.0.1:5000", "127.0.0.1:8080", true},
+		{"[::1]:5000", "[::1]:8080", true},
+		{"[::1]:5000", "LOCALHOST", true},
+		{"192.0.2.1:5000", "localhost:8080", false},
+		{"10.0.0.7:5000", "127.0.0.1", false},
+		// DNS rebinding: another site's name now points at 127.0.0.1.
+		{"127.0.0.1:5000", "attacker.example:8080", false},
+		{"127.0.0.1:5000", "localhost.attacker.example", false},
+		{"127.0.0.1:5000", "127.0.0.1.nip.io:8080", false},
+		{"127.0.0.1:5000", "", false},
+	} {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		req.RemoteAddr = addr
+		req.RemoteAddr = c.addr
+		req.Host = c.host
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if rec.Code != 200 || strings.Contains(rec.Body.String(), tok) != want {
-			t.Errorf("from %s: status %d, token in page %v, want %v", addr, rec.Code, !want, want)
+		if rec.Code != 200 || strings.Contains(rec.Body.String(), tok) != c.want {
+			t.Errorf("from %s to Host %q: status %d, token in page %v, want %v", c.addr, c.host, rec.Code, !c.want, c.want)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/telemetry"
@@ -142,13 +143,20 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}
 
 	srv := &http.Server{
-		Handler:           newServer(logger, db, verifier, serverOptions{CORSOrigins: cfg.CORSOrigins, DevToken: devToken, Tracer: tracer}),
+		Handler: newServer(logger, db, verifier, serverOptions{
+			CORSOrigins: cfg.CORSOrigins,
+			DevToken:    devToken,
+			Tracer:      tracer,
+			GraphQL:     graph.Options{Limits: cfg.Limits, Introspection: cfg.Introspection},
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A body arrives within the request's deadline, and the answer,
+		// a 503 included, leaves after it.
+		ReadTimeout:    cfg.Limits.Timeout,
+		WriteTimeout:   cfg.Limits.Timeout + 10*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if cfg.DebugAddr != "" {
 		dbg, err := net.Listen("tcp", cfg.DebugAddr)
@@ -159,7 +167,8 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		go func() { _ = http.Serve(dbg, debugHandler()) }()
 		logger.Warn("serving pprof on DEBUG_ADDR; keep it off public networks", "addr", dbg.Addr().String())
 	}
-	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tp != nil)
+	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tp != nil,
+		"introspection", cfg.Introspection, "request_timeout", cfg.Limits.Timeout.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -10,7 +10,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/ravilushqa/otelgqlgen"
 	"github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/trace"
@@ -19,23 +18,27 @@ import (
 	"github.com/taskapi/server/internal/gqlerr"
 )
 
-// Cache and cost bounds of the GraphQL handler.
-const (
-	// QueryCacheSize is how many parsed and validated documents are kept.
-	QueryCacheSize = 1000
-	// APQCacheSize is how many persisted query texts are kept, by hash.
-	APQCacheSize = 1000
-	// ComplexityLimit bounds the fields one operation may select, aliases
-	// included, so one request cannot fan out into many queries.
-	ComplexityLimit = 500
-)
+// Options configure the GraphQL handler.
+type Options struct {
+	// Limits bound each request; the zero value means DefaultLimits.
+	Limits Limits
+	// Introspection answers __schema and __type, which GraphiQL and code
+	// generators ask for. Off, they are refused and error messages stop
+	// suggesting field names.
+	Introspection bool
+	// Extensions run outermost, before the handler's own (metrics, say).
+	Extensions []graphql.HandlerExtension
+}
 
 // NewHandler returns the GraphQL endpoint over client. It expects the
-// viewer in the request context (the auth middleware puts it there). exts
-// run outermost, before the handler's own extensions (metrics, say).
-func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.HandlerExtension) http.Handler {
+// viewer in the request context (the auth middleware puts it there).
+func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Handler {
+	if opts.Limits == (Limits{}) {
+		opts.Limits = DefaultLimits()
+	}
+	lim := opts.Limits
 	srv := handler.New(NewSchema(client))
-	for _, ext := range exts {
+	for _, ext := range opts.Extensions {
 		// Scalar fields read off ent objects skip field middleware
 		// (internal/gqlseq): only resolver-only tracing may intercept fields.
 		if _, ok := ext.(graphql.FieldInterceptor); ok {
@@ -45,15 +48,21 @@ func NewHandler(logger *slog.Logger, client *ent.Client, exts ...graphql.Handler
 		}
 		srv.Use(ext)
 	}
-	srv.AddTransport(httpTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
-	srv.Use(extension.Introspection{})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](APQCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(ComplexityLimit))
-	srv.Use(inputBudget{})
+	srv.AddTransport(httpTransport{lim: lim})
+	srv.SetQueryCache(newDocumentCache())
+	// A backstop: the budget counts tokens itself, before gqlgen parses.
+	srv.SetParserTokenLimit(2 * lim.Tokens)
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
+	// After APQ, which puts the text of a hash-only request in place.
+	srv.Use(newBudget(lim, opts.Introspection))
 	// gqlgen runs the first extension outermost: this one wraps the
 	// transaction below and sees its failures too.
-	srv.AroundResponses(codeEveryError(logger))
+	srv.AroundResponses(codeEveryError(logger, lim.Errors))
 	// All mutations of one operation commit together or not at all.
 	srv.Use(entgql.Transactioner{
 		TxOpener: client,
@@ -98,12 +107,18 @@ func Tracing(tp trace.TracerProvider) graphql.HandlerExtension {
 
 // codeEveryError is the last guard on what leaves the server: an error that
 // reached the response without passing the presenter (entgql's transaction
-// failures carry driver text) is logged and replaced by an internal error.
-func codeEveryError(logger *slog.Logger) graphql.ResponseMiddleware {
+// failures carry driver text) is logged and replaced by an internal error,
+// and a response keeps at most maxErrors errors, the last saying how many
+// more there were.
+func codeEveryError(logger *slog.Logger, maxErrors int) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		resp := next(ctx)
 		if resp == nil {
 			return nil
+		}
+		if n := len(resp.Errors); n > maxErrors {
+			resp.Errors = append(resp.Errors[:maxErrors-1], gqlerr.LimitError(gqlerr.TooManyErrors, maxErrors,
+				fmt.Sprintf("%d more errors are not shown: a response holds at most %d", n-maxErrors+1, maxErrors)))
 		}
 		for i, e := range resp.Errors {
 			if e.Extensions["code"] != nil {

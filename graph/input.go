@@ -5,8 +5,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/ent/schema"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/scalar"
 )
@@ -41,12 +43,43 @@ func pageSize(first, last *int) (*int, *int, error) {
 	return first, last, nil
 }
 
-// Bounds on the shape of a where input: SQLite refuses expressions nested
-// too deep, and no one lists more. MaxInputValues bounds the total.
-const (
-	MaxWhereDepth = 10
-	MaxWhereList  = 100
-)
+// filterTextMax is the longest text, in characters, that a string filter on
+// each field may hold: no stored value is longer, so a longer filter could
+// only be a way to make the database work (SQLite refuses LIKE patterns
+// over 50,000 bytes; 2,000 characters are at most 16,000 escaped).
+var filterTextMax = map[string]int{
+	"title":       schema.TitleMaxLen,
+	"description": schema.DescriptionMaxLen,
+}
+
+// checkFilterText refuses a string filter (or any entry of a list of them)
+// longer than its field's values can be.
+func checkFilterText(name string, f reflect.Value) error {
+	var field string
+	for prefix := range filterTextMax {
+		if strings.HasPrefix(name, prefix) {
+			field = prefix
+		}
+	}
+	if field == "" {
+		return nil
+	}
+	limit := filterTextMax[field]
+	tooLong := func(s string) bool { return len(s) > limit && utf8.RuneCountInString(s) > limit }
+	switch {
+	case f.Kind() == reflect.Pointer && !f.IsNil() && f.Elem().Kind() == reflect.String:
+		if tooLong(f.Elem().String()) {
+			return gqlerr.BadInput(name, fmt.Sprintf("%s may hold at most %d characters: no %s is longer", name, limit, field))
+		}
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		for j := range f.Len() {
+			if tooLong(f.Index(j).String()) {
+				return gqlerr.BadInput(name, fmt.Sprintf("each entry of %s may hold at most %d characters: no %s is longer", name, limit, field))
+			}
+		}
+	}
+	return nil
+}
 
 // checkWhere bounds the nesting of not/and/or and the length of every
 // list in a where input, and refuses an empty filter object inside one.
@@ -69,11 +102,13 @@ func checkWhereAt(w *ent.TaskWhereInput, depth int) error {
 	v := reflect.ValueOf(w).Elem()
 	for i := range v.NumField() {
 		f := v.Field(i)
-		if f.Kind() != reflect.Slice || f.Len() <= MaxWhereList {
-			continue
-		}
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
-		return gqlerr.BadInput(name, fmt.Sprintf("%s may hold at most %d entries", name, MaxWhereList))
+		if f.Kind() == reflect.Slice && f.Len() > MaxWhereList {
+			return gqlerr.BadInput(name, fmt.Sprintf("%s may hold at most %d entries", name, MaxWhereList))
+		}
+		if err := checkFilterText(name, f); err != nil {
+			return err
+		}
 	}
 	children := append(slices.Clone(w.And), w.Or...)
 	if w.Not != nil {

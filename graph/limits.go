@@ -1,114 +1,91 @@
 package graph
 
-import (
-	"context"
-	"fmt"
+import "time"
 
-	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
+// Limits is what one request may cost. Every bound is checked before any
+// resolver or SQL runs, cheapest first, and each refusal carries its own
+// code (in gqlerr) and the bound in extensions.limit. The defaults fit this
+// schema; the README lists them with the variables that change them.
+type Limits struct {
+	// BodyBytes bounds a POST body and a GET query string (413,
+	// REQUEST_TOO_LARGE). Real operations are a few KB.
+	BodyBytes int
+	// Tokens bounds a document's lexical tokens, comments excluded
+	// (TOKEN_LIMIT_EXCEEDED). GraphiQL's introspection query has ~400.
+	Tokens int
+	// Directives bounds the directives at any one place of a document
+	// (DIRECTIVE_LIMIT_EXCEEDED).
+	Directives int
+	// Depth bounds how deep selections nest, fragment spreads and inline
+	// fragments counted as a level each (DEPTH_LIMIT_EXCEEDED). Task
+	// queries need 5; GraphiQL's introspection query, 18.
+	Depth int
+	// Fields bounds the field selections of a document once its fragments
+	// are expanded, aliased copies included (FIELD_LIMIT_EXCEEDED). It also
+	// bounds validation, whose overlapping-fields rule compares pairs.
+	Fields int
+	// Aliases bounds aliased fields once fragments are expanded
+	// (ALIAS_LIMIT_EXCEEDED).
+	Aliases int
+	// RootFields bounds the root fields of an operation, each one at least
+	// one SQL statement (ROOT_FIELD_LIMIT_EXCEEDED).
+	RootFields int
+	// FragmentSpreads bounds fragment spreads once nested fragments are
+	// expanded (FRAGMENT_LIMIT_EXCEEDED): F0 spreading F1 twice, F1 F2
+	// twice, … is refused before anything expands it.
+	FragmentSpreads int
+	// Cost bounds what an operation may ask for (COMPLEXITY_LIMIT_EXCEEDED):
+	// each field 1, a connection's edges and nodes times its page size, nodes
+	// times its ids, and StatementCost for each SQL statement it needs.
+	Cost int
+	// InputBytes bounds argument bytes times their uses once variables and
+	// fragments are expanded (INPUT_LIMIT_EXCEEDED): a variable of N bytes
+	// used K times counts N×K, since each use is decoded anew.
+	InputBytes int
+	// InputValues bounds argument values (list entries, object fields,
+	// scalars) times their uses, the same way (INPUT_LIMIT_EXCEEDED). It
+	// keeps filters under either database's parameter limit.
+	InputValues int
+	// Errors bounds the errors in one response; the last one then says how
+	// many were left out (TOO_MANY_ERRORS).
+	Errors int
+	// Timeout is each request's deadline (503, TIMEOUT, Retry-After). It
+	// cancels the request's SQL.
+	Timeout time.Duration
+}
 
-	"github.com/taskapi/server/internal/gqlerr"
+// DefaultLimits are the bounds for this schema.
+func DefaultLimits() Limits {
+	return Limits{
+		BodyBytes:       1 << 20,
+		Tokens:          5000,
+		Directives:      10,
+		Depth:           20,
+		Fields:          500,
+		Aliases:         100,
+		RootFields:      20,
+		FragmentSpreads: 200,
+		Cost:            3000,
+		InputBytes:      256 << 10,
+		InputValues:     2000,
+		Errors:          50,
+		Timeout:         10 * time.Second,
+	}
+}
+
+// StatementCost is what each SQL statement adds to an operation's cost: a
+// root field, and a connection's totalCount.
+const StatementCost = 10
+
+// Page sizes of the tasks connection.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
 )
 
-// MaxInputValues bounds the values all arguments of one operation hold once
-// variables and fragments are expanded. gqlgen decodes a variable anew at
-// each place it is used, so a few KB reusing one large variable could
-// otherwise fill memory, and then a query with more parameters than either
-// database takes.
-const MaxInputValues = 2000
-
-// inputBudget refuses an operation over MaxInputValues before it runs.
-type inputBudget struct{}
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = inputBudget{}
-
-func (inputBudget) ExtensionName() string                   { return "InputBudget" }
-func (inputBudget) Validate(graphql.ExecutableSchema) error { return nil }
-
-func (inputBudget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	c := inputCounter{vars: oc.Variables, varWeight: map[string]int{}, fragWeight: map[*ast.FragmentDefinition]int{}}
-	if n := c.selections(oc.Operation.SelectionSet); n > MaxInputValues {
-		return gqlerr.BadInput("arguments", fmt.Sprintf("the operation's arguments hold more than %d values once variables and fragments are expanded", MaxInputValues))
-	}
-	return nil
-}
-
-// inputCounter weighs arguments. Weights saturate just above the limit, so
-// neither the count nor the walk can grow without bound.
-type inputCounter struct {
-	vars       map[string]any
-	varWeight  map[string]int
-	fragWeight map[*ast.FragmentDefinition]int
-}
-
-func add(a, b int) int { return min(a+b, MaxInputValues+1) }
-
-func (c inputCounter) selections(set ast.SelectionSet) int {
-	n := 0
-	for _, sel := range set {
-		switch s := sel.(type) {
-		case *ast.Field:
-			for _, arg := range s.Arguments {
-				n = add(n, c.value(arg.Value))
-			}
-			n = add(n, c.selections(s.SelectionSet))
-		case *ast.InlineFragment:
-			n = add(n, c.selections(s.SelectionSet))
-		case *ast.FragmentSpread:
-			if s.Definition == nil {
-				continue
-			}
-			w, ok := c.fragWeight[s.Definition]
-			if !ok {
-				w = c.selections(s.Definition.SelectionSet)
-				c.fragWeight[s.Definition] = w
-			}
-			n = add(n, w)
-		}
-	}
-	return n
-}
-
-func (c inputCounter) value(v *ast.Value) int {
-	if v == nil {
-		return 0
-	}
-	switch v.Kind {
-	case ast.Variable:
-		w, ok := c.varWeight[v.Raw]
-		if !ok {
-			w = jsonWeight(c.vars[v.Raw])
-			c.varWeight[v.Raw] = w
-		}
-		return w
-	case ast.ListValue, ast.ObjectValue:
-		n := 1
-		for _, child := range v.Children {
-			n = add(n, c.value(child.Value))
-		}
-		return n
-	}
-	return 1
-}
-
-func jsonWeight(v any) int {
-	switch x := v.(type) {
-	case []any:
-		n := 1
-		for _, e := range x {
-			n = add(n, jsonWeight(e))
-		}
-		return n
-	case map[string]any:
-		n := 1
-		for _, e := range x {
-			n = add(n, jsonWeight(e))
-		}
-		return n
-	}
-	return 1
-}
+// Bounds on the shape of a where input: SQLite refuses expressions nested
+// too deep, and no one lists more. Limits.InputValues bounds the total.
+const (
+	MaxWhereDepth = 10
+	MaxWhereList  = 100
+)

@@ -8,12 +8,6 @@ import (
 	"github.com/taskapi/server/ent"
 )
 
-// Page sizes of the tasks connection.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-)
-
 // Resolver is the root resolver. It holds no per-request state: the viewer
 // travels in the context and ent privacy applies it.
 type Resolver struct {

@@ -75,5 +75,5 @@ func TestNewHandlerRefusesFieldMiddleware(t *testing.T) {
 			t.Error("NewHandler took an extension that intercepts fields")
 		}
 	}()
-	NewHandler(nil, nil, fieldCounter{})
+	NewHandler(nil, nil, Options{Extensions: []graphql.HandlerExtension{fieldCounter{}}})
 }

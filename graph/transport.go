@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -16,9 +18,6 @@ import (
 
 	"github.com/taskapi/server/internal/gqlerr"
 )
-
-// MaxBodyBytes bounds a POST body. Real operations are a few KB.
-const MaxBodyBytes = 1 << 20
 
 const (
 	mediaJSON            = "application/json"
@@ -29,16 +28,22 @@ const (
 // POST with a JSON body, and GET for queries only. gqlgen's own GET answers a
 // mutation with 406 and its POST lets body errors out uncoded; clients of
 // this API are promised 405 with Allow: POST and a code on every error.
-type httpTransport struct{}
+type httpTransport struct{ lim Limits }
 
 var _ graphql.Transport = httpTransport{}
+
+// retryAfter is what a client is told to wait after a request timed out.
+const retryAfter = "5"
 
 func (httpTransport) Supports(r *http.Request) bool {
 	return r.Method == http.MethodGet || r.Method == http.MethodPost
 }
 
-func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ctx := r.Context()
+func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	// The deadline cancels the request's SQL; the checks before execution
+	// are bounded by the limits, so they cannot outlive it.
+	ctx, cancel := context.WithTimeout(r.Context(), t.lim.Timeout)
+	defer cancel()
 	media := responseMediaType(r)
 	w.Header().Set("Content-Type", media)
 	// Answers hold one user's data: no shared cache may keep them, GET or not.
@@ -59,12 +64,18 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	if r.Method == http.MethodGet {
 		err = readGET(r, &params)
 	} else {
-		err = readPOST(w, r, &params)
+		err = readPOST(w, r, &params, t.lim.BodyBytes)
 	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			fail(http.StatusRequestEntityTooLarge, badRequest(fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)))
+			fail(http.StatusRequestEntityTooLarge, gqlerr.LimitError(gqlerr.RequestTooLarge, int(tooLarge.Limit),
+				fmt.Sprintf("the request body is larger than %d bytes", tooLarge.Limit)))
+			return
+		}
+		var badText *gqlerror.Error
+		if errors.As(err, &badText) {
+			fail(http.StatusBadRequest, badText)
 			return
 		}
 		var unsupported errUnsupportedMedia
@@ -79,6 +90,11 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
 	opCtx, errs := exec.CreateOperationContext(ctx, &params)
+	if ctx.Err() != nil {
+		w.Header().Set("Retry-After", retryAfter)
+		fail(http.StatusServiceUnavailable, gqlerr.TimeoutError())
+		return
+	}
 	if errs != nil && params.OperationName == "" && opCtx.Doc != nil && len(opCtx.Doc.Operations) > 1 {
 		// gqlgen says "operation  not found" here; say what to do instead.
 		errs = gqlerror.List{{
@@ -108,7 +124,15 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeResponse(w, responses(ctx))
+	resp := responses(ctx)
+	if ctx.Err() != nil {
+		// Past the deadline the answer may be partial; a client that has
+		// gone reads nothing either way.
+		w.Header().Set("Retry-After", retryAfter)
+		fail(http.StatusServiceUnavailable, gqlerr.TimeoutError())
+		return
+	}
+	writeResponse(w, resp)
 }
 
 type errUnsupportedMedia struct{ got string }
@@ -117,13 +141,20 @@ func (e errUnsupportedMedia) Error() string {
 	return fmt.Sprintf("Content-Type must be application/json, got %q", e.got)
 }
 
-func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams) error {
+func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams, limit int) error {
 	ct := r.Header.Get("Content-Type")
 	if media, _, err := mime.ParseMediaType(ct); err != nil || media != mediaJSON {
 		return errUnsupportedMedia{got: ct}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if r.ContentLength > int64(limit) {
+		// Refused before a byte of it is read.
+		return &http.MaxBytesError{Limit: int64(limit)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 	if err != nil {
+		return err
+	}
+	if err := checkJSONText(body); err != nil {
 		return err
 	}
 	if err := decodeJSON(body, params); err != nil {
@@ -137,6 +168,17 @@ func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams)
 
 func readGET(r *http.Request, params *graphql.RawParams) error {
 	q := r.URL.Query()
+	for _, name := range [...]string{"query", "operationName", "variables", "extensions"} {
+		v := q.Get(name)
+		if !utf8.ValidString(v) {
+			return errBadText("invalid UTF-8 in "+name, invalidAt([]byte(v)))
+		}
+		if name == "variables" || name == "extensions" {
+			if err := checkJSONText([]byte(v)); err != nil {
+				return err
+			}
+		}
+	}
 	params.Query = q.Get("query")
 	params.OperationName = q.Get("operationName")
 	if v := q.Get("variables"); v != "" {

@@ -26,8 +26,28 @@ const (
 	ParseFailed            = errcode.ParseFailed      // GRAPHQL_PARSE_FAILED, set by gqlgen
 	ValidationFailed       = errcode.ValidationFailed // GRAPHQL_VALIDATION_FAILED, set by gqlgen
 	PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
-	ComplexityLimit        = "COMPLEXITY_LIMIT_EXCEEDED" // set by gqlgen's complexity extension
 	InternalServerError    = "INTERNAL_SERVER_ERROR"
+	// Timeout: the request's deadline passed (HTTP 503 with Retry-After).
+	Timeout = "TIMEOUT"
+	// IntrospectionDisabled: __schema or __type asked of a server that
+	// does not answer them (production by default).
+	IntrospectionDisabled = "INTROSPECTION_DISABLED"
+)
+
+// Codes of a request refused by its budget before anything runs, in the
+// order the checks run (graph/limits.go holds the bounds).
+const (
+	RequestTooLarge = "REQUEST_TOO_LARGE"
+	TokenLimit      = "TOKEN_LIMIT_EXCEEDED"
+	DirectiveLimit  = "DIRECTIVE_LIMIT_EXCEEDED"
+	DepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+	FieldLimit      = "FIELD_LIMIT_EXCEEDED"
+	AliasLimit      = "ALIAS_LIMIT_EXCEEDED"
+	RootFieldLimit  = "ROOT_FIELD_LIMIT_EXCEEDED"
+	FragmentLimit   = "FRAGMENT_LIMIT_EXCEEDED"
+	ComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
+	InputLimit      = "INPUT_LIMIT_EXCEEDED"
+	TooManyErrors   = "TOO_MANY_ERRORS"
 )
 
 // Reasons in extensions.reason of an UNAUTHENTICATED error: what a client
@@ -72,6 +92,23 @@ func InternalError() *gqlerror.Error {
 	}
 }
 
+// LimitError is a request refused by one of its bounds: code says which,
+// limit is the bound it went over.
+func LimitError(code string, limit int, message string) *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    message,
+		Extensions: map[string]any{"code": code, "limit": limit},
+	}
+}
+
+// TimeoutError is the answer for a request whose deadline passed.
+func TimeoutError() *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    "the request took longer than the server allows: try again later",
+		Extensions: map[string]any{"code": Timeout},
+	}
+}
+
 // UnauthenticatedError is the body of a 401.
 func UnauthenticatedError(reason, message string) *gqlerror.Error {
 	return &gqlerror.Error{
@@ -100,6 +137,10 @@ func NewPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			return withPath(NotFoundError(), gqlErr)
 		case errors.As(err, &ve):
 			return withPath(BadInput(ve.Name, innermost(ve).Error()), gqlErr)
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			// The deadline passed or the client left: the transport
+			// answers 503, or no one is listening.
+			return withPath(TimeoutError(), gqlErr)
 		}
 		logger.ErrorContext(ctx, "graphql: unexpected error",
 			"error", err, "path", gqlErr.Path.String())

@@ -1,0 +1,82 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/maypok86/otter/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/taskapi/server/internal/viewer"
+)
+
+// Memory bounds of the handler's caches. Entries are weighed by the bytes
+// of their text, so a few large documents cannot crowd out memory the way
+// a count of entries would let them.
+const (
+	// DocumentCacheBytes bounds parsed and validated documents, by text.
+	DocumentCacheBytes = 32 << 20
+	// APQCacheBytes bounds persisted query texts kept for hash-only requests.
+	APQCacheBytes = 16 << 20
+	// astPerByte estimates a parsed document's size from its text's.
+	astPerByte = 8
+)
+
+// documentCache keeps parsed, validated documents by their text.
+type documentCache struct {
+	c *otter.Cache[string, *ast.QueryDocument]
+}
+
+var _ graphql.Cache[*ast.QueryDocument] = documentCache{}
+
+func newDocumentCache() documentCache {
+	return documentCache{otter.Must(&otter.Options[string, *ast.QueryDocument]{
+		MaximumWeight: DocumentCacheBytes,
+		Weigher: func(q string, _ *ast.QueryDocument) uint32 {
+			return uint32(min((1+astPerByte)*len(q)+256, 1<<31))
+		},
+	})}
+}
+
+func (d documentCache) Get(_ context.Context, query string) (*ast.QueryDocument, bool) {
+	return d.c.GetIfPresent(query)
+}
+
+func (d documentCache) Add(_ context.Context, query string, doc *ast.QueryDocument) {
+	d.c.Set(query, doc)
+}
+
+// apqCache keeps automatically persisted queries per user: a hash-only
+// request finds only what the same subject registered, so no one can learn
+// whether someone else has sent a given document (with their search text
+// written in it, say). Without a viewer it keeps and finds nothing.
+type apqCache struct {
+	c *otter.Cache[apqKey, string]
+}
+
+type apqKey struct{ subject, hash string }
+
+var _ graphql.Cache[string] = apqCache{}
+
+func newAPQCache() apqCache {
+	return apqCache{otter.Must(&otter.Options[apqKey, string]{
+		MaximumWeight: APQCacheBytes,
+		Weigher: func(k apqKey, q string) uint32 {
+			return uint32(min(len(k.subject)+len(k.hash)+len(q)+64, 1<<31))
+		},
+	})}
+}
+
+func (a apqCache) Get(ctx context.Context, hash string) (string, bool) {
+	v, ok := viewer.FromContext(ctx)
+	if !ok {
+		return "", false
+	}
+	return a.c.GetIfPresent(apqKey{v.Subject, hash})
+}
+
+func (a apqCache) Add(ctx context.Context, hash, query string) {
+	if v, ok := viewer.FromContext(ctx); ok {
+		a.c.Set(apqKey{v.Subject, hash}, query)
+	}
+}
