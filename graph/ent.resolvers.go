@@ -14,6 +14,7 @@ import (
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/ent/task"
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/scalar"
 )
 
 // Node is the resolver for the node field.
@@ -63,16 +64,27 @@ func (r *queryResolver) Tasks(ctx context.Context, after *entgql.Cursor[uuid.UUI
 	if err := checkWhere(where); err != nil {
 		return nil, err
 	}
-	if err := checkCursor("after", after, orderBy.Field); err != nil {
+	if after, err = checkCursor("after", after, orderBy); err != nil {
 		return nil, err
 	}
-	if err := checkCursor("before", before, orderBy.Field); err != nil {
+	if before, err = checkCursor("before", before, orderBy); err != nil {
 		return nil, err
 	}
-	return r.client.Task.Query().Paginate(ctx, after, first, before, last,
+	conn, err := r.client.Task.Query().Paginate(ctx, after, first, before, last,
 		ent.WithTaskOrder(orderBy),
 		ent.WithTaskFilter(where.Filter),
 	)
+	if err != nil {
+		return nil, err
+	}
+	// Each cursor names its order, so no other order takes it. pageInfo's
+	// start and end cursors point at the first and last edges' cursors.
+	field, at := orderBy.Field.String(), make([]scalar.Position, len(conn.Edges))
+	for i, e := range conn.Edges {
+		at[i] = scalar.Position{Field: field, Direction: orderBy.Direction, Value: e.Cursor.Value}
+		e.Cursor.Value = &at[i]
+	}
+	return conn, nil
 }
 
 // Query returns QueryResolver implementation.

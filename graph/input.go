@@ -122,15 +122,16 @@ func checkWhereAt(w *ent.TaskWhereInput, depth int) error {
 	return nil
 }
 
-// checkCursor refuses a cursor whose position does not fit the order: a
-// title where a time is due, say. Such a cursor belongs to another query.
-func checkCursor(name string, c *scalar.Cursor, field *ent.TaskOrderField) error {
+// checkCursor refuses a cursor written for another order (field or
+// direction) and gives back the cursor Paginate expects: the row's raw
+// value of the order's field, without the order around it.
+func checkCursor(name string, c *scalar.Cursor, order *ent.TaskOrder) (*scalar.Cursor, error) {
 	if c == nil {
-		return nil
+		return nil, nil
 	}
-	want, err := field.Value(&ent.Task{})
-	if err != nil || reflect.TypeOf(c.Value) != reflect.TypeOf(want) {
-		return gqlerr.BadInput(name, "the cursor belongs to another order: use a cursor from a page in the same order")
+	p, ok := c.Value.(*scalar.Position)
+	if !ok || p.Field != order.Field.String() || p.Direction != order.Direction {
+		return nil, gqlerr.BadInput(name, "the cursor belongs to another order: use a cursor from a page in the same order")
 	}
-	return nil
+	return &scalar.Cursor{ID: c.ID, Value: p.Value}, nil
 }

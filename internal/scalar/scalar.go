@@ -6,13 +6,15 @@ package scalar
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 
@@ -103,40 +105,179 @@ func UnmarshalTime(v any) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// Cursor is the opaque position of an edge in a connection.
-type Cursor = entgql.Cursor[uuid.UUID]
-
-// MarshalCursor writes a cursor.
-func MarshalCursor(c Cursor) graphql.Marshaler {
-	return c
+// MarshalInt writes an Int, as gqlgen does.
+func MarshalInt(i int) graphql.Marshaler {
+	return graphql.MarshalInt(i)
 }
 
-// errCursor is the one answer for any cursor this server did not write.
-func errCursor() error {
-	return gqlerr.BadInput("", "not a valid cursor: use a cursor from a previous page")
-}
-
-// UnmarshalCursor reads a cursor that this server wrote. Its value is the
-// position in the order: a time or a title. Whether it fits the order
-// asked for is checked where the order is known.
-func UnmarshalCursor(v any) (Cursor, error) {
-	var c Cursor
-	if err := c.UnmarshalGQL(v); err != nil {
-		return Cursor{}, errCursor()
-	}
-	switch val := c.Value.(type) {
-	case time.Time:
-		if y := val.Year(); y < 1 || y > 9999 {
-			return Cursor{}, errCursor() // no row was written then; PostgreSQL refuses it
+// UnmarshalInt reads an Int as the GraphQL spec coerces one: a whole number
+// from -2^31 to 2^31-1. Variables arrive as json.Number (the transport keeps
+// numbers as sent), literals as int64. A JSON number with a fraction or an
+// exponent is refused even when whole (1.0, 1e2), and so are digits in a
+// string; a float64, which JSON decoded without UseNumber gives for any
+// number, counts when it is whole.
+func UnmarshalInt(v any) (int, error) {
+	switch x := v.(type) {
+	case json.Number:
+		return intFromJSON(string(x))
+	case int64:
+		return intInRange(x, v)
+	case int:
+		return intInRange(int64(x), v)
+	case int32:
+		return int(x), nil
+	case float64:
+		switch {
+		case math.IsNaN(x) || math.IsInf(x, 0):
+			return 0, errInt(v, "not a number")
+		case x != math.Trunc(x):
+			return 0, errInt(v, "not a whole number")
+		case x < math.MinInt32 || x > math.MaxInt32:
+			return 0, errInt(v, "not in the 32-bit range")
 		}
-		// msgpack decodes in the local zone; SQLite compares times as text.
-		c.Value = val.UTC()
+		return int(x), nil
 	case string:
-		if checkText(val) != nil {
-			return Cursor{}, errCursor()
-		}
-	default:
-		return Cursor{}, errCursor()
+		return 0, errInt(v, "a string is not an Int")
 	}
-	return c, nil
+	return 0, errInt(v, "not a number")
+}
+
+func intInRange(n int64, v any) (int, error) {
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, errInt(v, "not in the 32-bit range")
+	}
+	return int(n), nil
+}
+
+// intFromJSON reads the text of a JSON number. Its length is bounded by the
+// request body; nothing is allocated for it unless it is refused, and then
+// only its first few bytes are quoted.
+func intFromJSON(s string) (int, error) {
+	intPart, frac, exp, ok := splitJSONNumber(s)
+	switch {
+	case !ok:
+		return 0, errInt(json.Number(s), "not a number")
+	case exp == "" && strings.Trim(frac, "0") != "":
+		return 0, errInt(json.Number(s), "not a whole number")
+	case frac != "" || exp != "":
+		return 0, errInt(json.Number(s), "write an Int without a fraction or exponent")
+	case len(strings.TrimPrefix(intPart, "-")) > 10: // more digits than 2^31
+		return 0, errInt(json.Number(s), "not in the 32-bit range")
+	}
+	n, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil {
+		return 0, errInt(json.Number(s), "not a number")
+	}
+	return intInRange(n, json.Number(s))
+}
+
+// splitJSONNumber splits s, if it is a JSON number, into its integer part
+// (sign included) and the digits of its fraction and exponent (sign
+// included), without the dot and the e.
+func splitJSONNumber(s string) (intPart, frac, exp string, ok bool) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digitsEnd(s, i)
+	default:
+		return "", "", "", false
+	}
+	intPart = s[:i]
+	if i < len(s) && s[i] == '.' {
+		j := digitsEnd(s, i+1)
+		if j == i+1 {
+			return "", "", "", false
+		}
+		frac, i = s[i+1:j], j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		k := i + 1
+		if k < len(s) && (s[k] == '+' || s[k] == '-') {
+			k++
+		}
+		j := digitsEnd(s, k)
+		if j == k {
+			return "", "", "", false
+		}
+		exp, i = s[i+1:j], j
+	}
+	return intPart, frac, exp, i == len(s)
+}
+
+func digitsEnd(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func errInt(v any, why string) error {
+	return gqlerr.BadInput("", fmt.Sprintf("Int cannot represent %s: %s", describe(v), why))
+}
+
+// MarshalBoolean writes a Boolean. gqlgen's true and false are written
+// without allocating.
+func MarshalBoolean(b bool) graphql.Marshaler {
+	if b {
+		return graphql.True
+	}
+	return graphql.False
+}
+
+// UnmarshalBoolean reads a Boolean: true or false, nothing that looks
+// like one.
+func UnmarshalBoolean(v any) (bool, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return false, gqlerr.BadInput("", fmt.Sprintf("Boolean cannot represent %s: only true and false are Booleans", describe(v)))
+	}
+	return b, nil
+}
+
+// maxQuoted bounds how much of a refused value an error message repeats.
+const maxQuoted = 32
+
+// describe is v as an error message names it: as the client wrote it, cut
+// short when long.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case json.Number:
+		return shorten(string(x))
+	case string:
+		return strconv.Quote(shorten(x))
+	case bool:
+		return strconv.FormatBool(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	case int32:
+		return strconv.Itoa(int(x))
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	}
+	return "this value"
+}
+
+// shorten cuts s to maxQuoted bytes, on a character boundary, marking the cut.
+func shorten(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	i := maxQuoted
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }

@@ -21,7 +21,7 @@ func TestCursorTimeIsUTC(t *testing.T) {
 
 	at := time.Date(2026, 11, 25, 18, 0, 0, 123000, time.UTC)
 	var b bytes.Buffer
-	scalar.MarshalCursor(scalar.Cursor{ID: uuid.New(), Value: at}).MarshalGQL(&b)
+	scalar.MarshalCursor(scalar.Cursor{ID: uuid.New(), Value: &scalar.Position{Field: "CREATED_AT", Direction: "DESC", Value: at}}).MarshalGQL(&b)
 	s, err := strconv.Unquote(b.String())
 	if err != nil {
 		t.Fatal(err)
@@ -30,9 +30,13 @@ func TestCursorTimeIsUTC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := c.Value.(time.Time)
+	p, ok := c.Value.(*scalar.Position)
+	if !ok {
+		t.Fatalf("cursor value %#v is not a position", c.Value)
+	}
+	got, ok := p.Value.(time.Time)
 	if !ok || !got.Equal(at) || got.Location() != time.UTC {
-		t.Errorf("cursor time = %v (%T), want %v in UTC", c.Value, c.Value, at)
+		t.Errorf("cursor time = %v (%T), want %v in UTC", p.Value, p.Value, at)
 	}
 }
 
