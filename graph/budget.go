@@ -6,9 +6,11 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/maypok86/otter/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/scalar"
 )
 
 // budget holds each request to its Limits before anything runs. Its
@@ -65,6 +67,9 @@ func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawPa
 		}
 		b.shapes.Set(p.Query, s)
 	}
+	if err := checkBuiltins(s, p); err != nil {
+		return err
+	}
 	if s.introspection && !b.introspection {
 		return &gqlerror.Error{
 			Message:    "introspection (__schema, __type) is turned off on this server",
@@ -73,6 +78,60 @@ func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawPa
 	}
 	graphql.GetOperationContext(ctx).Stats.SetExtension(budgetStats, s)
 	return nil
+}
+
+// checkBuiltins coerces Int and Boolean variables as our scalars do, before
+// gqlparser would: its own check turns 1.5 into "cannot use value 0 as Int"
+// and takes "5" for an Int.
+func checkBuiltins(s *shape, p *graphql.RawParams) *gqlerror.Error {
+	op := p.OperationName
+	if op == "" {
+		op = s.only
+	}
+	for _, vd := range s.builtins[op] {
+		v, ok := p.Variables[vd.Variable]
+		if !ok {
+			continue
+		}
+		if err := coerceBuiltin(vd.Type, v); err != nil {
+			err.Extensions["field"] = vd.Variable
+			err.Message = "variable $" + vd.Variable + ": " + err.Message
+			return err
+		}
+	}
+	return nil
+}
+
+func coerceBuiltin(t *ast.Type, v any) *gqlerror.Error {
+	if v == nil {
+		return nil // null or not: validation's to say
+	}
+	if t.Elem != nil {
+		list, ok := v.([]any)
+		if !ok {
+			return coerceBuiltin(t.Elem, v) // one value stands for a list of one
+		}
+		for _, e := range list {
+			if err := coerceBuiltin(t.Elem, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if t.NamedType == "Int" {
+		_, err = scalar.UnmarshalInt(v)
+	} else {
+		_, err = scalar.UnmarshalBoolean(v)
+	}
+	if err == nil {
+		return nil
+	}
+	gqlErr, ok := err.(*gqlerror.Error)
+	if !ok {
+		gqlErr = gqlerr.BadInput("", err.Error())
+	}
+	return gqlErr
 }
 
 func (b *budget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {

@@ -22,6 +22,12 @@ type shape struct {
 	// literal is what the argument values written in the document weigh
 	// once fragments are expanded.
 	literal weight
+	// builtins lists, by operation name, the variables of type Int or
+	// Boolean, which gqlparser coerces itself before our scalars see them.
+	builtins map[string][]*ast.VariableDefinition
+	// only is the name of the document's one operation, the one a request
+	// without an operationName runs.
+	only string
 }
 
 // weight is what argument values hold: bytes of text and values.
@@ -191,12 +197,21 @@ func (u *unit) value(v *ast.Value) {
 // parents first) and weighs the document as if every spread were expanded.
 func shapeOf(doc *ast.QueryDocument, lim Limits) (*shape, *gqlerror.Error) {
 	s := &shape{uses: map[string]int{}}
+	if len(doc.Operations) == 1 {
+		s.only = doc.Operations[0].Name
+	}
 	ops := make([]*unit, len(doc.Operations))
 	for i, op := range doc.Operations {
 		u := newUnit()
 		u.directiveList(op.Directives)
 		for _, vd := range op.VariableDefinitions {
 			u.directives = max(u.directives, len(vd.Directives))
+			if name := innermost(vd.Type).NamedType; name == "Int" || name == "Boolean" {
+				if s.builtins == nil {
+					s.builtins = map[string][]*ast.VariableDefinition{}
+				}
+				s.builtins[op.Name] = append(s.builtins[op.Name], vd)
+			}
 		}
 		u.selections(op.SelectionSet, 1, true, &s.introspection)
 		ops[i] = u
@@ -317,6 +332,14 @@ func shapeOf(doc *ast.QueryDocument, lim Limits) (*shape, *gqlerror.Error) {
 			fmt.Sprintf("the document spreads fragments %s times once they are expanded; at most %d are allowed", count(spreads), lim.FragmentSpreads))
 	}
 	return s, nil
+}
+
+// innermost is the named type inside any lists.
+func innermost(t *ast.Type) *ast.Type {
+	for t.Elem != nil {
+		t = t.Elem
+	}
+	return t
 }
 
 // count writes n, or "more than a trillion" once it has saturated.
