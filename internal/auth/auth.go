@@ -128,7 +128,17 @@ var errNoSubject = errors.New("token has no subject")
 // request context, or answers 401 with an RFC 6750 WWW-Authenticate header.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header := r.Header.Get("Authorization")
+		// Proxies and servers disagree on which of two headers counts, so
+		// we refuse rather than pick one.
+		values := r.Header.Values("Authorization")
+		if len(values) > 1 {
+			unauthorized(w, gqlerr.ReasonInvalid, "invalid_token", "only one Authorization header is allowed")
+			return
+		}
+		header := ""
+		if len(values) == 1 {
+			header = values[0]
+		}
 		if header == "" {
 			unauthorized(w, gqlerr.ReasonMissing, "", "an Authorization: Bearer token is required")
 			return
