@@ -92,18 +92,25 @@ func (v *Verifier) Verify(token string) (string, error) {
 		}
 		v.verified.Remove(token) // and parse again, for the precise error
 	}
-	var claims jwt.RegisteredClaims
-	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return v.cfg.Secret, nil
-	})
-	if err != nil {
+	var c claims
+	if _, err := v.parser.ParseWithClaims(token, &c, v.key); err != nil {
 		return "", err
 	}
-	if strings.TrimSpace(claims.Subject) == "" {
-		return "", errNoSubject
+	if err := checkSubject(c.Subject); err != nil {
+		return "", err
 	}
-	v.verified.Add(token, verified{sub: claims.Subject, exp: claims.ExpiresAt.Time})
-	return claims.Subject, nil
+	v.verified.Add(token, verified{sub: c.Subject, exp: c.ExpiresAt.Time})
+	return c.Subject, nil
+}
+
+// key is the parser's Keyfunc. It also refuses crit: RFC 7515 §4.1.11 makes
+// a token naming an extension we do not understand invalid, and we
+// understand none, so even an empty or malformed crit is refused.
+func (v *Verifier) key(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritical
+	}
+	return v.cfg.Secret, nil
 }
 
 // Sign returns an HS256 token for sub that expires after ttl, with the
@@ -121,8 +128,6 @@ func (v *Verifier) Sign(sub string, ttl time.Duration) (string, error) {
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(v.cfg.Secret)
 }
-
-var errNoSubject = errors.New("token has no subject")
 
 // Middleware verifies the bearer token and stores the viewer in the
 // request context, or answers 401 with an RFC 6750 WWW-Authenticate header.
