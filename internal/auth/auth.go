@@ -44,6 +44,11 @@ type Config struct {
 // HMAC (about a tenth of a small request's CPU).
 const CacheSize = 10_000
 
+// MaxTokenBytes is the longest token Verify decodes. Real tokens take a few
+// hundred bytes to a few KiB; decoding a stranger's JSON header allocates up
+// to some 60 bytes per byte, so the cap keeps that near a megabyte.
+const MaxTokenBytes = 16 << 10
+
 // Verifier checks tokens against a Config.
 type Verifier struct {
 	cfg    Config
@@ -91,6 +96,9 @@ func (v *Verifier) Verify(token string) (string, error) {
 			return hit.sub, nil
 		}
 		v.verified.Remove(token) // and parse again, for the precise error
+	}
+	if len(token) > MaxTokenBytes {
+		return "", errLongToken
 	}
 	var c claims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.key); err != nil {

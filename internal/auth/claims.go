@@ -25,6 +25,7 @@ const MaxSubjectBytes = 255
 const maxNumericDate = 253402300799
 
 var (
+	errLongToken      = fmt.Errorf("token is longer than %d bytes", MaxTokenBytes)
 	errNoSubject      = errors.New("token has no subject")
 	errLongSubject    = fmt.Errorf("token subject is longer than %d bytes", MaxSubjectBytes)
 	errNULSubject     = errors.New("token subject contains NUL")

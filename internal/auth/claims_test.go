@@ -133,3 +133,39 @@ func TestHostilePayloads(t *testing.T) {
 		})
 	}
 }
+
+// Decoding a JSON header allocates many times its size, so a token over
+// MaxTokenBytes is refused before any of it is decoded.
+func TestLongToken(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	padded := func(n int) string {
+		return signRaw(t, hs256Header, `{"sub":"alice","exp":`+exp+`,"pad":"`+strings.Repeat("a", n)+`"}`)
+	}
+	n := (auth.MaxTokenBytes - len(padded(0))) * 3 / 4 // base64 writes 4 bytes for 3
+	for len(padded(n+1)) <= auth.MaxTokenBytes {
+		n++
+	}
+	for len(padded(n)) > auth.MaxTokenBytes {
+		n--
+	}
+	if sub, err := v.Verify(padded(n)); err != nil || sub != "alice" {
+		t.Errorf("a token of %d bytes: %q, %v", len(padded(n)), sub, err)
+	}
+	over := padded(n + 1)
+	if _, err := v.Verify(over); !errors.Is(err, auth.ErrLongToken) {
+		t.Errorf("a token of %d bytes: %v, want ErrLongToken", len(over), err)
+	}
+	if code, _, _, ext := serve(t, v, "Bearer "+over); code != http.StatusUnauthorized || ext["reason"] != gqlerr.ReasonInvalid {
+		t.Errorf("a token of %d bytes: status %d, extensions %v", len(over), code, ext)
+	}
+
+	nested := `{"alg":"HS256","x":` + strings.Repeat(`{"a":`, 9000) + "1" + strings.Repeat("}", 9000) + "}"
+	hostile := signRaw(t, nested, `{"sub":"alice"}`) // no exp: never remembered
+	if allocs := testing.AllocsPerRun(10, func() { _, _ = v.Verify(hostile) }); allocs != 0 {
+		t.Errorf("a %d-byte token of nested JSON: %.0f allocations to refuse it", len(hostile), allocs)
+	}
+}

@@ -10,6 +10,7 @@ func Forget(v *Verifier) { v.verified.Purge() }
 
 // The causes of a refusal, which the middleware folds into one reason.
 var (
+	ErrLongToken      = errLongToken
 	ErrNoSubject      = errNoSubject
 	ErrLongSubject    = errLongSubject
 	ErrNULSubject     = errNULSubject
