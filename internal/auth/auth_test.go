@@ -42,9 +42,10 @@ func valid(overrides jwt.MapClaims) jwt.MapClaims {
 	return c
 }
 
-// serve runs one request with header through the middleware and reports
-// the status, the viewer the next handler saw, and the decoded 401 body.
-func serve(t *testing.T, v *auth.Verifier, header string) (int, string, http.Header, map[string]any) {
+// serve runs one request with an Authorization header for each non-empty
+// header through the middleware and reports the status, the viewer the next
+// handler saw, and the decoded 401 body.
+func serve(t *testing.T, v *auth.Verifier, headers ...string) (int, string, http.Header, map[string]any) {
 	t.Helper()
 	var seen string
 	h := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,8 +56,10 @@ func serve(t *testing.T, v *auth.Verifier, header string) (int, string, http.Hea
 		seen = vw.Subject
 	}))
 	req := httptest.NewRequest(http.MethodPost, "/query", nil)
-	if header != "" {
-		req.Header.Set("Authorization", header)
+	for _, h := range headers {
+		if h != "" {
+			req.Header.Add("Authorization", h)
+		}
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -146,6 +149,39 @@ func TestMiddleware(t *testing.T) {
 			// RFC 6750 §3.1: no error attribute when no credentials were sent.
 			if sent := tc.header != ""; sent != strings.Contains(challenge, `error="invalid_token"`) {
 				t.Errorf("WWW-Authenticate %q for header %q", challenge, tc.header)
+			}
+		})
+	}
+}
+
+// Behind proxies that keep different copies of a repeated header, the first
+// one winning here would let a token be checked that no one else saw.
+func TestTwoAuthorizationHeaders(t *testing.T) {
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := "Bearer " + sign(t, jwt.SigningMethodHS256, []byte(secret), valid(nil))
+	bob := "Bearer " + sign(t, jwt.SigningMethodHS256, []byte(secret), valid(jwt.MapClaims{"sub": "bob"}))
+	for _, tc := range []struct {
+		name    string
+		headers []string
+	}{
+		{"the same token twice", []string{alice, alice}},
+		{"two users' tokens", []string{alice, bob}},
+		{"a valid token then garbage", []string{alice, "Bearer not.a.jwt"}},
+		{"garbage then a valid token", []string{"Basic YWxpY2U6c2VjcmV0", alice}},
+	} {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			code, sub, h, ext := serve(t, v, tc.headers...)
+			if code != http.StatusUnauthorized || sub != "" {
+				t.Fatalf("status %d, subject %q; want 401 and the handler not run", code, sub)
+			}
+			if ext["reason"] != gqlerr.ReasonInvalid {
+				t.Errorf("reason %v, want %s", ext["reason"], gqlerr.ReasonInvalid)
+			}
+			if c := h.Get("WWW-Authenticate"); !strings.Contains(c, `error="invalid_token"`) {
+				t.Errorf("WWW-Authenticate %q", c)
 			}
 		})
 	}
