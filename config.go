@@ -46,6 +46,7 @@ func limitVars(l *graph.Limits) []struct {
 	}{
 		{"MAX_BODY_BYTES", &l.BodyBytes},
 		{"GRAPHQL_MAX_TOKENS", &l.Tokens},
+		{"GRAPHQL_MAX_NAME_BYTES", &l.NameBytes},
 		{"GRAPHQL_MAX_DIRECTIVES", &l.Directives},
 		{"GRAPHQL_MAX_DEPTH", &l.Depth},
 		{"GRAPHQL_MAX_FIELDS", &l.Fields},

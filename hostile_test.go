@@ -80,6 +80,44 @@ var hostileCorpus = []hostile{
 		status: 200, code: gqlerr.TokenLimit,
 	},
 	{
+		name: "a 500 KB alias, repeated on every row, is refused",
+		body: func() []byte {
+			return gql("{ tasks(first: 100) { edges { node { "+strings.Repeat("a", 500_000)+": title } } } }", nil)
+		},
+		status: 200, code: gqlerr.NameLimit,
+	},
+	{
+		name:   "a 500 KB unknown field is not quoted back",
+		body:   func() []byte { return gql("{ "+strings.Repeat("b", 500_000)+" }", nil) },
+		status: 200, code: gqlerr.NameLimit,
+	},
+	{
+		name: "a 500 KB operationName is not quoted back",
+		body: func() []byte {
+			b, _ := json.Marshal(map[string]any{"query": "{ __typename }", "operationName": strings.Repeat("c", 500_000)})
+			return b
+		},
+		status: 200, code: gqlerr.NameLimit,
+	},
+	{
+		name: "twenty-five thousand ids in a variable",
+		body: func() []byte {
+			ids := make([]string, 25_000)
+			for i := range ids {
+				ids[i] = "00000000-0000-4000-8000-000000000000"
+			}
+			return gql("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", map[string]any{"ids": ids})
+		},
+		status: 200, code: gqlerr.ComplexityLimit,
+	},
+	{
+		name: "a long string literal quoted in a validation error is cut short",
+		body: func() []byte {
+			return gql(`{ tasks(first: "`+strings.Repeat("d", 200_000)+`") { totalCount } }`, nil)
+		},
+		status: 200, code: gqlerr.ValidationFailed,
+	},
+	{
 		name:   "many directives in one place are refused before validation",
 		body:   func() []byte { return gql("{ __typename "+strings.Repeat("@a ", 2000)+"}", nil) },
 		status: 200, code: gqlerr.DirectiveLimit,

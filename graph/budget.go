@@ -56,6 +56,9 @@ func (*budget) ExtensionName() string                   { return budgetStats }
 func (*budget) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if len(p.OperationName) > b.lim.NameBytes {
+		return nameTooLong(b.lim) // gqlgen's answer would repeat it
+	}
 	if p.Query == "" {
 		return nil // gqlgen answers that there is no operation
 	}

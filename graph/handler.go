@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -91,6 +92,21 @@ func oneField(op *ast.OperationDefinition) bool {
 	return ok && atomicMutations[f.Name]
 }
 
+// maxMessageBytes bounds an error message: some quote what the client
+// sent, and a response must not grow with it.
+const maxMessageBytes = 1024
+
+func shorten(m string) string {
+	if len(m) <= maxMessageBytes {
+		return m
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "…"
+}
+
 // Tracing returns the extension that traces operations and resolvers to tp.
 // Installed only when traces are exported: even with a no-op provider it
 // wraps every field of every response.
@@ -115,6 +131,9 @@ func codeEveryError(logger *slog.Logger, maxErrors int) graphql.ResponseMiddlewa
 		resp := next(ctx)
 		if resp == nil {
 			return nil
+		}
+		for _, e := range resp.Errors {
+			e.Message = shorten(e.Message)
 		}
 		if n := len(resp.Errors); n > maxErrors {
 			resp.Errors = append(resp.Errors[:maxErrors-1], gqlerr.LimitError(gqlerr.TooManyErrors, maxErrors,

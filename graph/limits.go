@@ -13,6 +13,11 @@ type Limits struct {
 	// Tokens bounds a document's lexical tokens, comments excluded
 	// (TOKEN_LIMIT_EXCEEDED). GraphiQL's introspection query has ~400.
 	Tokens int
+	// NameBytes bounds a name (field, alias, fragment, operation,
+	// argument, variable) in bytes (NAME_LIMIT_EXCEEDED). A response repeats
+	// an alias on every row and an error message quotes names, so a long
+	// one would be multiplied.
+	NameBytes int
 	// Directives bounds the directives at any one place of a document
 	// (DIRECTIVE_LIMIT_EXCEEDED).
 	Directives int
@@ -59,6 +64,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		BodyBytes:       1 << 20,
 		Tokens:          5000,
+		NameBytes:       256,
 		Directives:      10,
 		Depth:           20,
 		Fields:          500,

@@ -63,9 +63,8 @@ func (w weight) plus(o weight) weight {
 // case these bounds keep small.
 func measure(query string, lim Limits) (*shape, *gqlerror.Error) {
 	src := &ast.Source{Input: query}
-	if overTokens(src, lim.Tokens) {
-		return nil, gqlerr.LimitError(gqlerr.TokenLimit, lim.Tokens,
-			fmt.Sprintf("the document has more than %d tokens", lim.Tokens))
+	if err := countTokens(src, lim); err != nil {
+		return nil, err
 	}
 	if err := checkGraphQLText(query); err != nil {
 		return nil, err
@@ -82,22 +81,31 @@ func measure(query string, lim Limits) (*shape, *gqlerror.Error) {
 	return shapeOf(doc, lim)
 }
 
-// overTokens reports whether src has more than max tokens. Comments are
-// skipped; a lexical error stops the count, and the parser reports it.
-func overTokens(src *ast.Source, max int) bool {
+// countTokens refuses src when it has more than lim.Tokens tokens or a
+// name longer than lim.NameBytes. Comments are skipped; a lexical error
+// stops the count, and the parser reports it.
+func countTokens(src *ast.Source, lim Limits) *gqlerror.Error {
 	lx := lexer.New(src)
 	for n := 0; ; {
 		tok, err := lx.ReadToken()
-		if err != nil || tok.Kind == lexer.EOF {
-			return false
-		}
-		if tok.Kind == lexer.Comment {
+		switch {
+		case err != nil || tok.Kind == lexer.EOF:
+			return nil
+		case tok.Kind == lexer.Comment:
 			continue
+		case tok.Kind == lexer.Name && len(tok.Value) > lim.NameBytes:
+			return nameTooLong(lim)
 		}
-		if n++; n > max {
-			return true
+		if n++; n > lim.Tokens {
+			return gqlerr.LimitError(gqlerr.TokenLimit, lim.Tokens,
+				fmt.Sprintf("the document has more than %d tokens", lim.Tokens))
 		}
 	}
+}
+
+func nameTooLong(lim Limits) *gqlerror.Error {
+	return gqlerr.LimitError(gqlerr.NameLimit, lim.NameBytes,
+		fmt.Sprintf("a name is longer than %d bytes", lim.NameBytes))
 }
 
 // unit is one operation or fragment definition, counted without entering

@@ -39,6 +39,7 @@ const (
 const (
 	RequestTooLarge = "REQUEST_TOO_LARGE"
 	TokenLimit      = "TOKEN_LIMIT_EXCEEDED"
+	NameLimit       = "NAME_LIMIT_EXCEEDED"
 	DirectiveLimit  = "DIRECTIVE_LIMIT_EXCEEDED"
 	DepthLimit      = "DEPTH_LIMIT_EXCEEDED"
 	FieldLimit      = "FIELD_LIMIT_EXCEEDED"
