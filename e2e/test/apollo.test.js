@@ -134,12 +134,16 @@ describe('Apollo Client', () => {
       { method: 'GET', withQuery: false, hash: miss.hash, status: 200, codes: [] },
     );
 
-    // The server keeps the query for every client, not per connection.
+    // The server keeps registered queries per user: Bob cannot learn that
+    // Alice sent this document, so his first hash-only request misses too.
     const other = apollo(api.bob);
     await other.client.query({ query: probe });
-    assert.equal(other.requests.length, 1);
-    assert.equal(other.requests[0].method, 'GET');
-    assert.equal(other.requests[0].withQuery, false);
+    assert.deepEqual(
+      other.requests.map((r) => [r.method, r.withQuery, r.codes]),
+      [['GET', false, ['PERSISTED_QUERY_NOT_FOUND']], ['POST', true, []]],
+    );
+    await other.client.query({ query: probe });
+    assert.equal(other.requests.length, 3, 'then a hit for Bob as well');
   });
 
   test('mutations are persisted over POST, never GET', async () => {
