@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/gqlerr"
 )
 
 // syncBuffer is written by the server goroutine and read by the test.
@@ -114,6 +116,7 @@ func TestRunServesWithConfiguredSecret(t *testing.T) {
 		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "tasks.db"),
 		"APP_ENV":            "production",
 		"DEBUG_ADDR":         debugAddr,
+		"GRAPHQL_MAX_DEPTH":  "2",
 	}
 	base, _ := startRun(t, env)
 
@@ -124,6 +127,14 @@ func TestRunServesWithConfiguredSecret(t *testing.T) {
 	status, body := postQuery(t, base, strings.TrimSpace(tok.String()), `{"query":"mutation { createTask(input: {title: \"from run\"}) { title } }"}`)
 	if status != 200 || !strings.Contains(body, `"title":"from run"`) {
 		t.Errorf("createTask through run: %d %s", status, body)
+	}
+	// The configured limits and production's introspection default apply.
+	tk := strings.TrimSpace(tok.String())
+	if _, body := postQuery(t, base, tk, `{"query":"{ tasks { edges { cursor } } }"}`); !strings.Contains(body, gqlerr.DepthLimit) {
+		t.Errorf("depth 3 with GRAPHQL_MAX_DEPTH=2: %s", body)
+	}
+	if _, body := postQuery(t, base, tk, `{"query":"{ __type(name: \"Task\") { name } }"}`); !strings.Contains(body, gqlerr.IntrospectionDisabled) {
+		t.Errorf("introspection in production: %s", body)
 	}
 	res, err := http.Get(base + "/readyz")
 	if err != nil || res.StatusCode != 200 {
@@ -188,6 +199,11 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"debug address on every interface", map[string]string{"DEBUG_ADDR": ":6060", "DATABASE_URL": sqlite}, "loopback"},
 		{"debug address on a public interface", map[string]string{"DEBUG_ADDR": "10.0.0.1:6060", "DATABASE_URL": sqlite}, "loopback"},
 		{"pending migrations not to be applied", map[string]string{"MIGRATE_ON_START": "false", "DATABASE_URL": sqlite}, "run the migrate command first"},
+		{"a request timeout that is no duration", map[string]string{"REQUEST_TIMEOUT": "10", "DATABASE_URL": sqlite}, "REQUEST_TIMEOUT"},
+		{"a request timeout past the bound", map[string]string{"REQUEST_TIMEOUT": "1h", "DATABASE_URL": sqlite}, "REQUEST_TIMEOUT"},
+		{"a limit of zero", map[string]string{"GRAPHQL_MAX_COST": "0", "DATABASE_URL": sqlite}, "GRAPHQL_MAX_COST"},
+		{"a limit that is no number", map[string]string{"GRAPHQL_MAX_DEPTH": "deep", "DATABASE_URL": sqlite}, "GRAPHQL_MAX_DEPTH"},
+		{"introspection neither on nor off", map[string]string{"GRAPHQL_INTROSPECTION": "maybe", "DATABASE_URL": sqlite}, "GRAPHQL_INTROSPECTION"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,6 +233,22 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if cfg.Port != "8080" || !cfg.MigrateOnStart || cfg.Production || cfg.DatabaseURL != "" || len(cfg.CORSOrigins) != 0 {
 		t.Errorf("defaults = %+v", cfg)
+	}
+	if cfg.Limits != graph.DefaultLimits() || !cfg.Introspection {
+		t.Errorf("limits %+v, introspection %v", cfg.Limits, cfg.Introspection)
+	}
+	prod, err := loadConfig(envFunc(map[string]string{"APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret}))
+	if err != nil || prod.Introspection {
+		t.Errorf("production: introspection %v, err %v", prod.Introspection, err)
+	}
+	tuned, err := loadConfig(envFunc(map[string]string{
+		"APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret, "GRAPHQL_INTROSPECTION": "true",
+		"REQUEST_TIMEOUT": "3s", "GRAPHQL_MAX_COST": "9000", "MAX_BODY_BYTES": "4096", "GRAPHQL_MAX_ERRORS": "7",
+	}))
+	want := graph.DefaultLimits()
+	want.Timeout, want.Cost, want.BodyBytes, want.Errors = 3*time.Second, 9000, 4096, 7
+	if err != nil || !tuned.Introspection || tuned.Limits != want {
+		t.Errorf("tuned: %+v, introspection %v, err %v", tuned.Limits, tuned.Introspection, err)
 	}
 }
 
