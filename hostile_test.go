@@ -69,6 +69,74 @@ func doublingIn(op, on string, n int) string {
 }
 
 var hostileCorpus = []hostile{
+	// Found by review: ways around the first version of the shape limits.
+	{
+		name: "an unused fragment of conflicting aliases counts once",
+		body: func() []byte {
+			return gql("{ __typename } fragment U on Task { "+strings.Repeat("a: id a: title ", 800)+"}", nil)
+		},
+		status: 200, code: gqlerr.FieldLimit,
+	},
+	{
+		name:   "an unused fragment of 4900 fields counts once",
+		body:   func() []byte { return gql("{ __typename } fragment U on Task {"+strings.Repeat(" id", 4900)+" }", nil) },
+		status: 200, code: gqlerr.FieldLimit,
+	},
+	{
+		name: "a second fragment of the same name counts too",
+		body: func() []byte {
+			return gql(`{ node(id: "x") { ...F } } fragment F on Task { id } fragment F on Task { `+strings.Repeat("a: id a: title ", 800)+"}", nil)
+		},
+		status: 200, code: gqlerr.FieldLimit,
+	},
+	{
+		name: "400 fields and 100 aliases sharing one response name",
+		body: func() []byte {
+			return gql(`{ node(id: "x") { ... on Task { `+strings.Repeat("id ", 399)+strings.Repeat("id: title ", 100)+"} } }", nil)
+		},
+		status: 200, code: gqlerr.ValidationFailed,
+	},
+	{
+		name: "conflicts spread through fragments and merged sub-selections",
+		body: func() []byte {
+			return gql(`{ tasks { edges { ...A ...B } } } fragment A on TaskEdge { node { `+strings.Repeat("x: id ", 20)+`} } fragment B on TaskEdge { node { `+strings.Repeat("x: title ", 20)+"} }", nil)
+		},
+		status: 200, code: gqlerr.ValidationFailed,
+	},
+	{
+		name: "330,000 empty filters in a variable are refused before they are coerced",
+		body: func() []byte {
+			return []byte(`{"query":"query($x: TaskWhereInput) { tasks(where: $x) { totalCount } }","variables":{"x":{"or":[` +
+				strings.TrimSuffix(strings.Repeat("{},", 330_000), ",") + `]}}}`)
+		},
+		status: 400, code: gqlerr.InputLimit,
+	},
+	{
+		name: "3000 literal values in a fragment walked by 199 operations",
+		body: func() []byte {
+			body, _ := json.Marshal(map[string]any{"operationName": "Q1", "query": repeat(199, func(i int) string { return fmt.Sprintf("query Q%d { ...F } ", i) }) +
+				"fragment F on Query { tasks(where: {titleIn: [" + strings.Repeat("1 ", 3000) + "]}) { totalCount } }"})
+			return body
+		},
+		status: 200, code: gqlerr.InputLimit,
+	},
+	{
+		name: "1400 undefined variables in a fragment walked by 199 operations",
+		body: func() []byte {
+			body, _ := json.Marshal(map[string]any{"operationName": "Q1", "query": repeat(199, func(i int) string { return fmt.Sprintf("query Q%d { ...F } ", i) }) +
+				"fragment F on Query { tasks(where: {idIn: [" + strings.Repeat("$a ", 1400) + "]}) { totalCount } }"})
+			return body
+		},
+		status: 200, code: gqlerr.InputLimit,
+	},
+	{
+		name: "half a million numbers in an unused variable",
+		body: func() []byte {
+			return []byte(`{"query":"{ __typename }","variables":{"x":[` + strings.TrimSuffix(strings.Repeat("0,", 500_000), ",") + `]}}`)
+		},
+		status: 400, code: gqlerr.InputLimit,
+	},
+
 	{
 		name:   "a body over the limit is refused before it is read",
 		body:   func() []byte { return gql("{ __typename }"+strings.Repeat(" ", 1<<20), nil) },
@@ -108,7 +176,7 @@ var hostileCorpus = []hostile{
 			}
 			return gql("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", map[string]any{"ids": ids})
 		},
-		status: 200, code: gqlerr.ComplexityLimit,
+		status: 400, code: gqlerr.InputLimit,
 	},
 	{
 		name: "a long string literal quoted in a validation error is cut short",
@@ -275,7 +343,7 @@ var hostileCorpus = []hostile{
 		body: func() []byte {
 			return []byte(`{"query":"query($w: TaskWhereInput) { tasks(where: $w) { totalCount } }","variables":{"w":` + strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000) + `}}`)
 		},
-		status: 400, code: gqlerr.ParseFailed,
+		status: 400, code: gqlerr.InputLimit,
 	},
 	{
 		name: "six hundred operations in one document",
@@ -326,7 +394,7 @@ var hostileCorpus = []hostile{
 		status: 200, code: gqlerr.BadUserInput,
 	},
 	{
-		name: "a hundred thousand unused JSON keys in the variables",
+		name: "sixty thousand unused JSON keys in the variables are refused before they are decoded",
 		body: func() []byte {
 			vars := map[string]any{}
 			for i := range 60_000 {
@@ -334,7 +402,7 @@ var hostileCorpus = []hostile{
 			}
 			return gql("{ __typename }", vars)
 		},
-		status: 200, code: "",
+		status: 400, code: gqlerr.InputLimit,
 	},
 }
 

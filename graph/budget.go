@@ -18,9 +18,10 @@ import (
 //
 //   - before parsing and validation (an OperationParameterMutator, after
 //     APQ has put the text in place): tokens, then the document's shape,
-//     counted in one linear pass and cached by text;
-//   - after validation, with the variables (an OperationContextMutator):
-//     the cost, then the input budget in bytes × uses.
+//     counted in one linear pass and cached by text,
+//     then the input budget in bytes × uses, with the variables as sent;
+//   - after validation (an OperationContextMutator): the cost, which needs
+//     the schema's types and the variables' values.
 type budget struct {
 	lim           Limits
 	introspection bool
@@ -55,7 +56,7 @@ func newBudget(lim Limits, introspection bool) *budget {
 func (*budget) ExtensionName() string                   { return budgetStats }
 func (*budget) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+func (b *budget) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
 	if len(p.OperationName) > b.lim.NameBytes {
 		return nameTooLong(b.lim) // gqlgen's answer would repeat it
 	}
@@ -70,6 +71,17 @@ func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawPa
 		}
 		b.shapes.Set(p.Query, s)
 	}
+	// Variables are weighed as sent, before gqlgen coerces them: coercing
+	// a list of 300,000 objects would itself cost seconds.
+	in := s.literal
+	for name, v := range p.Variables {
+		if s.declared[name] {
+			in = in.plus(weigh(v).times(max(s.uses[name], 1)))
+		}
+	}
+	if err := in.check(b.lim, "with their variables"); err != nil {
+		return err
+	}
 	if err := checkBuiltins(s, p); err != nil {
 		return err
 	}
@@ -79,7 +91,6 @@ func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawPa
 			Extensions: map[string]any{"code": gqlerr.IntrospectionDisabled},
 		}
 	}
-	graphql.GetOperationContext(ctx).Stats.SetExtension(budgetStats, s)
 	return nil
 }
 
@@ -138,32 +149,9 @@ func coerceBuiltin(t *ast.Type, v any) *gqlerror.Error {
 }
 
 func (b *budget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	s, _ := oc.Stats.GetExtension(budgetStats).(*shape)
-	if s == nil {
-		// Not measured before parsing (cannot happen through our
-		// transport): measure the text now, still before anything runs.
-		var err *gqlerror.Error
-		if s, err = measure(oc.RawQuery, b.lim); err != nil {
-			return err
-		}
-	}
 	if n := cost(oc.Operation, oc.Variables); n > b.lim.Cost {
 		return gqlerr.LimitError(gqlerr.ComplexityLimit, b.lim.Cost,
 			fmt.Sprintf("the operation costs %s; at most %d is allowed (each field 1, a page's edges times its size, each SQL statement %d)", count(n), b.lim.Cost, StatementCost))
-	}
-	in := s.literal
-	for name, k := range s.uses {
-		if v, ok := oc.Variables[name]; ok {
-			in = in.plus(weigh(v).times(k))
-		}
-	}
-	switch {
-	case in.bytes > b.lim.InputBytes:
-		return gqlerr.LimitError(gqlerr.InputLimit, b.lim.InputBytes,
-			fmt.Sprintf("the operation's arguments hold %s bytes once each use of a variable or fragment is counted; at most %d are allowed", count(in.bytes), b.lim.InputBytes))
-	case in.values > b.lim.InputValues:
-		return gqlerr.LimitError(gqlerr.InputLimit, b.lim.InputValues,
-			fmt.Sprintf("the operation's arguments hold %s values once each use of a variable or fragment is counted; at most %d are allowed", count(in.values), b.lim.InputValues))
 	}
 	return nil
 }

@@ -23,25 +23,29 @@ func errBadText(what string, at int) *gqlerror.Error {
 type text interface{ ~string | ~[]byte }
 
 // checkJSONText refuses a JSON text holding invalid UTF-8 or a string with
-// an unpaired surrogate escape.
-func checkJSONText(b []byte) *gqlerror.Error {
+// an unpaired surrogate escape. It also counts, roughly, the values the
+// text holds (containers and the commas between entries), so that a body
+// of half a million tiny values is refused before it is decoded.
+func checkJSONText(b []byte) (values int, err *gqlerror.Error) {
 	if !utf8.Valid(b) {
-		return errBadText("invalid UTF-8", invalidAt(b))
+		return 0, errBadText("invalid UTF-8", invalidAt(b))
 	}
 	inString := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
 		case c == '"':
 			inString = !inString
+		case !inString && (c == '[' || c == '{' || c == ','):
+			values++
 		case c == '\\' && inString:
 			n, ok := escape(b, i, false)
 			if !ok {
-				return errBadText("an unpaired UTF-16 surrogate", i)
+				return 0, errBadText("an unpaired UTF-16 surrogate", i)
 			}
 			i += n - 1
 		}
 	}
-	return nil
+	return values, nil
 }
 
 // checkGraphQLText refuses a GraphQL document whose string literals hold an

@@ -62,9 +62,9 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	var params graphql.RawParams
 	var err error
 	if r.Method == http.MethodGet {
-		err = readGET(r, &params)
+		err = readGET(r, &params, t.lim)
 	} else {
-		err = readPOST(w, r, &params, t.lim.BodyBytes)
+		err = readPOST(w, r, &params, t.lim)
 	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -135,13 +135,23 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	writeResponse(w, resp)
 }
 
+// maxJSONValues bounds the values a request's JSON may hold before it is
+// decoded: a few times what its arguments may hold.
+func maxJSONValues(lim Limits) int { return 4 * lim.InputValues }
+
+func errTooManyValues(lim Limits) *gqlerror.Error {
+	return gqlerr.LimitError(gqlerr.InputLimit, lim.InputValues,
+		fmt.Sprintf("the request's JSON holds more than %d values; its arguments may hold at most %d", maxJSONValues(lim), lim.InputValues))
+}
+
 type errUnsupportedMedia struct{ got string }
 
 func (e errUnsupportedMedia) Error() string {
 	return fmt.Sprintf("Content-Type must be application/json, got %q", e.got)
 }
 
-func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams, limit int) error {
+func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams, lim Limits) error {
+	limit := lim.BodyBytes
 	ct := r.Header.Get("Content-Type")
 	if media, _, err := mime.ParseMediaType(ct); err != nil || media != mediaJSON {
 		return errUnsupportedMedia{got: ct}
@@ -154,8 +164,12 @@ func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams,
 	if err != nil {
 		return err
 	}
-	if err := checkJSONText(body); err != nil {
-		return err
+	values, textErr := checkJSONText(body)
+	if textErr != nil {
+		return textErr
+	}
+	if values > maxJSONValues(lim) {
+		return errTooManyValues(lim)
 	}
 	if err := decodeJSON(body, params); err != nil {
 		if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
@@ -166,7 +180,7 @@ func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams,
 	return nil
 }
 
-func readGET(r *http.Request, params *graphql.RawParams) error {
+func readGET(r *http.Request, params *graphql.RawParams, lim Limits) error {
 	q := r.URL.Query()
 	for _, name := range [...]string{"query", "operationName", "variables", "extensions"} {
 		v := q.Get(name)
@@ -174,8 +188,12 @@ func readGET(r *http.Request, params *graphql.RawParams) error {
 			return errBadText("invalid UTF-8 in "+name, invalidAt([]byte(v)))
 		}
 		if name == "variables" || name == "extensions" {
-			if err := checkJSONText([]byte(v)); err != nil {
+			values, err := checkJSONText([]byte(v))
+			if err != nil {
 				return err
+			}
+			if values > maxJSONValues(lim) {
+				return errTooManyValues(lim)
 			}
 		}
 	}

@@ -1,0 +1,96 @@
+package graph
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/taskapi/server/internal/gqlerr"
+)
+
+// TestShapeCounts checks the figures measure reports against counts made by
+// hand, each with a limit one under the figure (refused) and at it (kept).
+func TestShapeCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		doc   string
+		limit func(*Limits) *int
+		want  int
+		code  string
+	}{
+		{"tokens, comments skipped", "# a comment\n{ a b }", func(l *Limits) *int { return &l.Tokens }, 4, gqlerr.TokenLimit},
+		{"directives at one place", "{ a @x @y @z }", func(l *Limits) *int { return &l.Directives }, 3, gqlerr.DirectiveLimit},
+		{"depth through a spread and an inline fragment", "{ a { ...F } } fragment F on T { ... on T { b { c } } }", func(l *Limits) *int { return &l.Depth }, 5, gqlerr.DepthLimit},
+		{"fields: a fragment spread twice counts twice, and once as a definition", "{ a { ...F ...F } } fragment F on T { x y }", func(l *Limits) *int { return &l.Fields }, 7, gqlerr.FieldLimit},
+		{"fields: an unused fragment counts once", "{ a } fragment U on T { x y z }", func(l *Limits) *int { return &l.Fields }, 4, gqlerr.FieldLimit},
+		{"fields: a duplicate definition counts too", "{ ...F } fragment F on Q { a } fragment F on Q { b c }", func(l *Limits) *int { return &l.Fields }, 4, gqlerr.FieldLimit},
+		{"aliases, but not a name aliased to itself", "{ x: a a: a b }", func(l *Limits) *int { return &l.Aliases }, 1, gqlerr.AliasLimit},
+		{"root fields through fragments", "{ a ...F ... on Q { d } } fragment F on Q { b c }", func(l *Limits) *int { return &l.RootFields }, 4, gqlerr.RootFieldLimit},
+		{"spreads of a doubling chain", "{ ...A } fragment A on Q { ...B ...B } fragment B on Q { ...C ...C } fragment C on Q { x }",
+			// operation: A once; A (walked twice: root and spread) spreads B
+			// twice = 4; B (root + 4) spreads C twice = 10.
+			func(l *Limits) *int { return &l.FragmentSpreads }, 15, gqlerr.FragmentLimit},
+		{"input values: literals times expansions, variable references included", "query($v: String = \"d\") { ...F ...F } fragment F on Q { a(x: [1, 2], y: $v) }",
+			// default 1; F walked 3 times × (list 1 + 2 + the reference 1).
+			func(l *Limits) *int { return &l.InputValues }, 13, gqlerr.InputLimit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := DefaultLimits()
+			*tc.limit(&lim) = tc.want
+			if _, err := measure(tc.doc, lim); err != nil {
+				t.Errorf("at the limit of %d: %v", tc.want, err)
+			}
+			*tc.limit(&lim) = tc.want - 1
+			_, err := measure(tc.doc, lim)
+			if err == nil || err.Extensions["code"] != tc.code {
+				t.Errorf("under the limit: got %v, want %s", err, tc.code)
+			}
+		})
+	}
+}
+
+// TestShapeKeepsRealDocuments: what real clients send fits the defaults.
+func TestShapeKeepsRealDocuments(t *testing.T) {
+	introspection, err := os.ReadFile("testdata/introspection.graphql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apollo := `query Tasks($first: Int, $after: Cursor) {
+  tasks(first: $first, after: $after) { totalCount edges { cursor node { ...TaskFields __typename } __typename }
+    pageInfo { hasNextPage endCursor __typename } __typename }
+}
+fragment TaskFields on Task { id title description isCompleted createdAt updatedAt __typename }`
+	for name, doc := range map[string]string{"GraphiQL's introspection": string(introspection), "an Apollo page with a fragment": apollo} {
+		if _, err := measure(doc, DefaultLimits()); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestConflicts: pairs of same-named fields that differ are counted as
+// validation merges them, and a document with many is refused.
+func TestConflicts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		doc  string
+		code string
+	}{
+		{"identical repeats are no conflict", "{ a {" + strings.Repeat(" id", 300) + " } }", ""},
+		{"a hundred pairs pass on to validation", "{ a {" + strings.Repeat(" x: id", 10) + strings.Repeat(" x: title", 10) + " } }", ""},
+		{"more pairs are refused", "{ a {" + strings.Repeat(" x: id", 10) + strings.Repeat(" x: title", 11) + " } }", gqlerr.ValidationFailed},
+		{"differing arguments conflict", "{" + strings.Repeat(" t: tasks(first: 1) { n }", 10) + strings.Repeat(" t: tasks(first: 2) { n }", 11) + " }", gqlerr.ValidationFailed},
+		{"through merged sub-selections", "{ a { b {" + strings.Repeat(" x: id", 11) + " } } a { b {" + strings.Repeat(" x: title", 10) + " } } }", gqlerr.ValidationFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := DefaultLimits()
+			lim.RootFields, lim.Aliases = 100, 100
+			_, err := measure(tc.doc, lim)
+			switch {
+			case tc.code == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.code != "" && (err == nil || err.Extensions["code"] != tc.code):
+				t.Errorf("got %v, want %s", err, tc.code)
+			}
+		})
+	}
+}
