@@ -46,8 +46,8 @@ const (
 	AliasLimit      = "ALIAS_LIMIT_EXCEEDED"
 	RootFieldLimit  = "ROOT_FIELD_LIMIT_EXCEEDED"
 	FragmentLimit   = "FRAGMENT_LIMIT_EXCEEDED"
-	ComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 	InputLimit      = "INPUT_LIMIT_EXCEEDED"
+	ComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 	TooManyErrors   = "TOO_MANY_ERRORS"
 )
 
