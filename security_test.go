@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/database"
@@ -216,4 +221,63 @@ func TestTextMustBeUnicode(t *testing.T) {
 func mustJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestBodyAsDeclared: only uncompressed UTF-8 JSON is read, and a body that
+// does not arrive in time gets a coded answer that names no address.
+func TestBodyAsDeclared(t *testing.T) {
+	db := testdb.Open(t, testdb.Dialects()[0])
+	h, v := testHandler(t, db, io.Discard, serverOptions{})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tok, _ := v.Sign("alice", time.Hour)
+	a := &api{t: t, srv: srv, verifier: v, db: db}
+	for _, hdr := range []map[string]string{
+		{"Content-Type": "application/json; charset=latin1"},
+		{"Content-Type": "application/json", "Content-Encoding": "gzip"},
+	} {
+		h := header(tok, "")
+		for k, v := range hdr {
+			h.Set(k, v)
+		}
+		res := a.raw(http.MethodPost, "/query", strings.NewReader(`{"query":"{ __typename }"}`), h)
+		if res.Status != http.StatusUnsupportedMediaType {
+			t.Errorf("%v: status %d: %s", hdr, res.Status, res.Body)
+		}
+	}
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", tok)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), gqlerr.Timeout) || strings.Contains(string(body), "127.0.0.1") {
+		t.Errorf("slow body: status %d: %s", res.StatusCode, body)
+	}
+}
+
+// TestPersistedQueriesKeepOnlyWhatPasses: a document the budget refuses is
+// not kept under its hash, so a tiny hash-only request cannot replay it.
+func TestPersistedQueriesKeepOnlyWhatPasses(t *testing.T) {
+	db := testdb.Open(t, testdb.Dialects()[0])
+	a := newAPI(t, db)
+	tok := a.token("mallory")
+	q := "{" + strings.Repeat(" __typename", 600) + " }"
+	send := func(body []byte) response {
+		return a.raw(http.MethodPost, "/query", bytes.NewReader(body), header(tok, "application/json"))
+	}
+	if e := send(apqBody(q, sha(q))).onlyError(t); e.code() != gqlerr.FieldLimit {
+		t.Fatalf("registering: %+v", e)
+	}
+	if e := send(apqBody("", sha(q))).onlyError(t); e.code() != gqlerr.PersistedQueryNotFound {
+		t.Errorf("replaying: %+v", e)
+	}
 }

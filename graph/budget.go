@@ -56,6 +56,35 @@ func newBudget(lim Limits, introspection bool) *budget {
 func (*budget) ExtensionName() string                   { return budgetStats }
 func (*budget) Validate(graphql.ExecutableSchema) error { return nil }
 
+// shapeOf returns the cached shape of query, measuring it on a miss.
+func (b *budget) shapeOf(query string) (*shape, *gqlerror.Error) {
+	s, ok := b.shapes.GetIfPresent(query)
+	if !ok {
+		var err *gqlerror.Error
+		if s, err = measure(query, b.lim); err != nil {
+			return nil, err
+		}
+		b.shapes.Set(query, s)
+	}
+	return s, nil
+}
+
+// beforeAPQ measures a document sent in full before APQ keeps it under its
+// hash, so that no hash-only request can replay one the budget refuses.
+type beforeAPQ struct{ *budget }
+
+func (beforeAPQ) ExtensionName() string { return "BudgetBeforeAPQ" }
+
+func (b beforeAPQ) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if p.Query == "" {
+		return nil
+	}
+	_, err := b.shapeOf(p.Query)
+	return err
+}
+
+var _ graphql.OperationParameterMutator = beforeAPQ{}
+
 func (b *budget) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
 	if len(p.OperationName) > b.lim.NameBytes {
 		return nameTooLong(b.lim) // gqlgen's answer would repeat it
@@ -63,13 +92,9 @@ func (b *budget) MutateOperationParameters(_ context.Context, p *graphql.RawPara
 	if p.Query == "" {
 		return nil // gqlgen answers that there is no operation
 	}
-	s, ok := b.shapes.GetIfPresent(p.Query)
-	if !ok {
-		var err *gqlerror.Error
-		if s, err = measure(p.Query, b.lim); err != nil {
-			return err
-		}
-		b.shapes.Set(p.Query, s)
+	s, err := b.shapeOf(p.Query)
+	if err != nil {
+		return err
 	}
 	// Variables are weighed as sent, before gqlgen coerces them: coercing
 	// a list of 300,000 objects would itself cost seconds.

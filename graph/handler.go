@@ -58,9 +58,11 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
+	b := newBudget(lim, opts.Introspection)
+	srv.Use(beforeAPQ{b})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
 	// After APQ, which puts the text of a hash-only request in place.
-	srv.Use(newBudget(lim, opts.Introspection))
+	srv.Use(b)
 	// gqlgen runs the first extension outermost: this one wraps the
 	// transaction below and sees its failures too.
 	srv.AroundResponses(codeEveryError(logger, lim.Errors))

@@ -78,6 +78,10 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 			fail(http.StatusBadRequest, badText)
 			return
 		}
+		if errors.Is(err, errSlowBody) {
+			fail(http.StatusRequestTimeout, &gqlerror.Error{Message: err.Error(), Extensions: map[string]any{"code": gqlerr.Timeout}})
+			return
+		}
 		var unsupported errUnsupportedMedia
 		if errors.As(err, &unsupported) {
 			fail(http.StatusUnsupportedMediaType, badRequest(err.Error()))
@@ -135,6 +139,11 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	writeResponse(w, resp)
 }
 
+// utf8Charset accepts no charset or UTF-8's: JSON is UTF-8 (RFC 8259).
+func utf8Charset(cs string) bool {
+	return cs == "" || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8")
+}
+
 // maxJSONValues bounds the values a request's JSON may hold before it is
 // decoded: a few times what its arguments may hold.
 func maxJSONValues(lim Limits) int { return 4 * lim.InputValues }
@@ -147,22 +156,34 @@ func errTooManyValues(lim Limits) *gqlerror.Error {
 type errUnsupportedMedia struct{ got string }
 
 func (e errUnsupportedMedia) Error() string {
-	return fmt.Sprintf("Content-Type must be application/json, got %q", e.got)
+	return fmt.Sprintf("Content-Type must be application/json (UTF-8, not compressed), got %q", e.got)
 }
+
+// errSlowBody is the answer when the body does not arrive within the read
+// timeout; the network error would name addresses.
+var errSlowBody = errors.New("the request body did not arrive in time")
 
 func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams, lim Limits) error {
 	limit := lim.BodyBytes
 	ct := r.Header.Get("Content-Type")
-	if media, _, err := mime.ParseMediaType(ct); err != nil || media != mediaJSON {
+	media, mediaParams, err := mime.ParseMediaType(ct)
+	if err != nil || media != mediaJSON || !utf8Charset(mediaParams["charset"]) {
 		return errUnsupportedMedia{got: ct}
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return errUnsupportedMedia{got: ct + "; Content-Encoding: " + ce}
 	}
 	if r.ContentLength > int64(limit) {
 		// Refused before a byte of it is read.
 		return &http.MaxBytesError{Limit: int64(limit)}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		return err
+	case err != nil:
+		return errSlowBody
 	}
 	values, textErr := checkJSONText(body)
 	if textErr != nil {

@@ -72,6 +72,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// One spelling per token: without it the unused low bits of the
+		// signature's last character may differ, and one token becomes four.
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(Leeway),
