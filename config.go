@@ -54,6 +54,7 @@ func limitVars(l *graph.Limits) []struct {
 		{"GRAPHQL_MAX_ROOT_FIELDS", &l.RootFields},
 		{"GRAPHQL_MAX_FRAGMENT_SPREADS", &l.FragmentSpreads},
 		{"GRAPHQL_MAX_COST", &l.Cost},
+		{"GRAPHQL_MAX_RESPONSE_BYTES", &l.ResponseBytes},
 		{"GRAPHQL_MAX_INPUT_BYTES", &l.InputBytes},
 		{"GRAPHQL_MAX_INPUT_VALUES", &l.InputValues},
 		{"GRAPHQL_MAX_ERRORS", &l.Errors},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -35,8 +36,10 @@ type stallProxy struct {
 	closed atomic.Int64
 	// accepted counts connections the application opened.
 	accepted atomic.Int64
-	mu       sync.Mutex
-	conns    []net.Conn
+	// waiting holds the connections whose bytes are held back.
+	waiting sync.Map
+	mu      sync.Mutex
+	conns   []net.Conn
 }
 
 func newStallProxy(t *testing.T, target string) *stallProxy {
@@ -100,6 +103,9 @@ func (p *stallProxy) pipe(dst, src net.Conn, fromApp bool) {
 		if n > 0 {
 			if p.stalled.Load() {
 				p.held.Add(1)
+				if fromApp {
+					p.waiting.Store(src, true)
+				}
 			}
 			chunks <- buf[:n]
 		}
@@ -127,7 +133,7 @@ func openThrough(t *testing.T) (*database.DB, *stallProxy) {
 	}
 	p := newStallProxy(t, host)
 	u.Host = p.ln.Addr().String()
-	db, err := database.Open(context.Background(), u.String(), database.Pool{MaxConns: 4})
+	db, err := database.Open(context.Background(), u.String(), database.Pool{MaxConns: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +231,37 @@ func TestWorkStopsWhenTheClientLeaves(t *testing.T) {
 	waitFor(t, func() bool { return proxy.accepted.Load() > opened }, "a cancel request to PostgreSQL")
 	if !proxy.stalled.Load() {
 		t.Fatal("the proxy let go early")
+	}
+	proxy.stalled.Store(false)
+}
+
+// TestOneOperationDoesNotTakeThePool: the root fields of one query resolve
+// a few at a time, so while the database hangs one request holds at most
+// RootFieldsAtOnce connections and leaves the rest of the pool to others.
+func TestOneOperationDoesNotTakeThePool(t *testing.T) {
+	needPostgres(t)
+	db, proxy := openThrough(t)
+	lim := graph.DefaultLimits()
+	lim.Timeout = time.Second
+	a := newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}})
+	tok := a.token("alice")
+	a.createTask(t, tok, map[string]any{"title": "t"})
+
+	proxy.stalled.Store(true)
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 10 {
+		fmt.Fprintf(&q, " t%d: tasks(first: 1) { edges { node { id } } }", i)
+	}
+	q.WriteString(" }")
+	res := a.post(tok, q.String(), nil)
+	if res.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d: %s", res.Status, res.Body)
+	}
+	waiting := 0
+	proxy.waiting.Range(func(_, _ any) bool { waiting++; return true })
+	if waiting < 2 || waiting > graph.RootFieldsAtOnce {
+		t.Errorf("%d connections waited on the database at once, want 2 to %d", waiting, graph.RootFieldsAtOnce)
 	}
 	proxy.stalled.Store(false)
 }

@@ -69,6 +69,35 @@ func doublingIn(op, on string, n int) string {
 }
 
 var hostileCorpus = []hostile{
+	// Found by the second review: work the first budget did not weigh.
+	{
+		name: "27 aliases of a description on a page of 100 would answer 32 MB",
+		body: func() []byte {
+			return gql("{ tasks(first: 100) { edges { node { "+repeat(27, func(i int) string { return fmt.Sprintf("d%d: description ", i) })+"} } } }", nil)
+		},
+		status: 200, code: gqlerr.ResponseLimit,
+	},
+	{
+		name: "20 text searches over every row the caller owns",
+		body: func() []byte {
+			return gql("{ "+repeat(20, func(i int) string {
+				return fmt.Sprintf(`a%d: tasks(where: {descriptionContainsFold: "zz%d"}) { totalCount } `, i, i)
+			})+"}", nil)
+		},
+		status: 200, code: gqlerr.ComplexityLimit,
+	},
+	{
+		name: "text searches hidden in a variable",
+		body: func() []byte {
+			w := map[string]any{"or": []any{}}
+			for i := range 12 {
+				w["or"] = append(w["or"].([]any), map[string]any{"titleContainsFold": fmt.Sprint(i)})
+			}
+			return gql("query($w: TaskWhereInput) { tasks(where: $w) { edges { node { id } } } }", map[string]any{"w": w})
+		},
+		status: 200, code: gqlerr.ComplexityLimit,
+	},
+
 	// Found by review: ways around the first version of the shape limits.
 	{
 		name: "an unused fragment of conflicting aliases counts once",

@@ -174,9 +174,14 @@ func coerceBuiltin(t *ast.Type, v any) *gqlerror.Error {
 }
 
 func (b *budget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if n := cost(oc.Operation, oc.Variables); n > b.lim.Cost {
+	e := estimateOf(oc.Operation, oc.Variables)
+	if e.cost > b.lim.Cost {
 		return gqlerr.LimitError(gqlerr.ComplexityLimit, b.lim.Cost,
-			fmt.Sprintf("the operation costs %s; at most %d is allowed (each field 1, a page's edges times its size, each SQL statement %d)", count(n), b.lim.Cost, StatementCost))
+			fmt.Sprintf("the operation costs %s; at most %d is allowed (each field 1, a page's edges times its size, each SQL statement %d, each scan of all your rows %d more)", count(e.cost), b.lim.Cost, StatementCost, ScanCost))
+	}
+	if e.bytes > b.lim.ResponseBytes {
+		return gqlerr.LimitError(gqlerr.ResponseLimit, b.lim.ResponseBytes,
+			fmt.Sprintf("the answer could take %s bytes (each value at its longest, times its rows); at most %d are allowed: ask for fewer rows or fields", count(e.bytes), b.lim.ResponseBytes))
 	}
 	return nil
 }

@@ -6,63 +6,225 @@ import (
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/taskapi/server/ent/schema"
 )
 
-// cost is what an operation may ask of the server: each field 1 and what
-// it selects, a connection's edges and nodes times its page size, a list
-// looked up by ids times their number, and StatementCost for each SQL
-// statement (a root field, a totalCount). __typename is free. The shape
-// limits have already bounded the walk: it expands fragments as it goes.
-func cost(op *ast.OperationDefinition, vars map[string]any) int {
+// estimate is what an operation may ask of the server, worked out from
+// the document before anything runs.
+type estimate struct {
+	// cost: each field 1 and what it selects, a connection's edges and
+	// nodes times its page size, a list looked up by ids times their
+	// number, StatementCost for each SQL statement (a root field, a
+	// totalCount) and ScanCost more for a statement that may read all of
+	// the caller's rows. __typename is free.
+	cost int
+	// bytes bounds the JSON of the answer's data: each value at the most
+	// its type can take (a description of 2,000 characters that all need
+	// escaping, say), times the rows it is repeated on.
+	bytes int
+}
+
+func (e estimate) plus(o estimate) estimate {
+	return estimate{satAdd(e.cost, o.cost), satAdd(e.bytes, o.bytes)}
+}
+
+func (e estimate) times(k int) estimate {
+	return estimate{satMul(e.cost, k), satMul(e.bytes, k)}
+}
+
+// estimateOf walks op. The shape limits have already bounded the walk: it
+// expands fragments as it goes.
+func estimateOf(op *ast.OperationDefinition, vars map[string]any) estimate {
 	c := coster{vars: vars}
-	return c.set(op.SelectionSet, 0)
+	return c.set(op.SelectionSet, 0).plus(estimate{bytes: len(`{}`)})
 }
 
 type coster struct{ vars map[string]any }
 
 // set weighs a selection set; page is the page size of the connection it
 // belongs to, 0 when it is no connection.
-func (c coster) set(set ast.SelectionSet, page int) int {
-	n := 0
+func (c coster) set(set ast.SelectionSet, page int) estimate {
+	var n estimate
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			n = satAdd(n, c.field(s, page))
+			n = n.plus(c.field(s, page))
 		case *ast.InlineFragment:
-			n = satAdd(n, c.set(s.SelectionSet, page))
+			n = n.plus(c.set(s.SelectionSet, page))
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				n = satAdd(n, c.set(s.Definition.SelectionSet, page))
+				n = n.plus(c.set(s.Definition.SelectionSet, page))
 			}
 		}
 	}
 	return n
 }
 
-func (c coster) field(f *ast.Field, page int) int {
+func (c coster) field(f *ast.Field, page int) estimate {
+	key := len(f.Alias) + len(`"":,`)
 	if strings.HasPrefix(f.Name, "__") {
 		if f.Name == "__typename" {
-			return 0
+			return estimate{bytes: key + maxTypeName}
 		}
-		return 1 + c.set(f.SelectionSet, 0) // the schema: no SQL, no pages
+		// The schema: no SQL, no pages, and lists as long as it is.
+		inner := c.set(f.SelectionSet, 0)
+		return estimate{1 + inner.cost, key + valueBytes(f) + inner.bytes}
 	}
-	inner := 0
+	var inner estimate
 	if isConnection(f) {
 		inner = c.set(f.SelectionSet, c.pageSize(f))
 	} else {
 		inner = c.set(f.SelectionSet, 0)
 	}
-	n := 1 + inner
+	n := estimate{1 + inner.cost, valueBytes(f) + inner.bytes}
 	switch {
 	case page > 0 && (f.Name == "edges" || f.Name == "nodes"):
-		n = satMul(n, page)
+		n = n.times(page)
 	case f.Definition != nil && f.Definition.Type.Elem != nil && f.Arguments.ForName("ids") != nil:
-		n = satMul(n, max(c.listLen(f.Arguments.ForName("ids").Value), 1))
+		n = n.times(max(c.listLen(f.Arguments.ForName("ids").Value), 1))
 	}
+	n.bytes = satAdd(n.bytes, key)
 	if isRoot(f) || page > 0 && f.Name == "totalCount" {
-		n = satAdd(n, StatementCost)
+		n.cost = satAdd(n.cost, StatementCost)
+	}
+	if isRoot(f) && isConnection(f) {
+		n.cost = satAdd(n.cost, c.scanCost(f))
+	}
+	if page > 0 && f.Name == "totalCount" {
+		n.cost = satAdd(n.cost, ScanCost) // counts every row that matches
 	}
 	return n
+}
+
+// maxTypeName bounds a __typename's JSON.
+const maxTypeName = 64
+
+// valueBytes bounds the JSON of one value of f: a leaf's text at its
+// longest (every character escaped as \u00XX for text), or an object's or
+// list's brackets.
+func valueBytes(f *ast.Field) int {
+	if f.Definition == nil {
+		return 0
+	}
+	t := f.Definition.Type
+	if t.Elem != nil || len(f.SelectionSet) > 0 {
+		return len(`[]`)
+	}
+	if f.ObjectDefinition != nil {
+		if n, ok := textFieldRunes[f.ObjectDefinition.Name+"."+f.Name]; ok {
+			return 2 + 6*n // each character at worst "\u0001"
+		}
+	}
+	if n, ok := scalarBytes[t.NamedType]; ok {
+		return n
+	}
+	return 256 // another String or enum: the schema's own names and descriptions
+}
+
+// textFieldRunes are the text fields whose length the schema bounds.
+var textFieldRunes = map[string]int{
+	"Task.title":       schema.TitleMaxLen,
+	"Task.description": schema.DescriptionMaxLen,
+}
+
+// scalarBytes bound the JSON of the fixed-size scalars.
+var scalarBytes = map[string]int{
+	"ID":      len(`"00000000-0000-0000-0000-000000000000"`),
+	"Time":    len(`"2006-01-02T15:04:05.999999999Z"`),
+	"Boolean": len(`false`),
+	"Int":     len(`-2147483648`),
+	"Float":   24,
+	"Cursor":  2 + maxCursorWritten,
+}
+
+// maxCursorWritten is the longest cursor the server writes: one for a
+// title of 200 four-byte characters (scalar.MaxCursorLen bounds what it
+// reads, with room to spare).
+const maxCursorWritten = 1100
+
+// scanCost is what a connection's filter and order add: a text match, or
+// an order no index serves, may read every row the caller owns.
+func (c coster) scanCost(f *ast.Field) int {
+	n := 0
+	if a := f.Arguments.ForName("where"); a != nil && a.Value != nil {
+		n = c.filterCost(a.Value, 0)
+	}
+	if a := f.Arguments.ForName("orderBy"); a != nil && a.Value != nil && !c.defaultOrder(a.Value) {
+		n = satAdd(n, ScanCost)
+	}
+	return n
+}
+
+// filterCost weighs a where input: ScanCost for each text match (contains,
+// prefix, suffix, equal-fold), as each reads the text of every row.
+func (c coster) filterCost(v *ast.Value, depth int) int {
+	if depth > MaxWhereDepth+1 {
+		return 0 // the resolver refuses it
+	}
+	switch v.Kind {
+	case ast.Variable:
+		return textMatches(c.vars[v.Raw], depth)
+	case ast.ListValue, ast.ObjectValue:
+		n := 0
+		for _, ch := range v.Children {
+			if isTextMatch(ch.Name) {
+				n = satAdd(n, ScanCost)
+			}
+			n = satAdd(n, c.filterCost(ch.Value, depth+1))
+		}
+		return n
+	}
+	return 0
+}
+
+// textMatches is filterCost over a variable's value.
+func textMatches(v any, depth int) int {
+	if depth > MaxWhereDepth+1 {
+		return 0
+	}
+	n := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if isTextMatch(k) {
+				n = satAdd(n, ScanCost)
+			}
+			n = satAdd(n, textMatches(e, depth+1))
+		}
+	case []any:
+		for _, e := range x {
+			n = satAdd(n, textMatches(e, depth+1))
+		}
+	}
+	return n
+}
+
+func isTextMatch(name string) bool {
+	for _, op := range [...]string{"Contains", "HasPrefix", "HasSuffix", "EqualFold"} {
+		if strings.Contains(name, op) {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultOrder reports whether an orderBy is served by the listing index:
+// CREATED_AT, either way.
+func (c coster) defaultOrder(v *ast.Value) bool {
+	var field any
+	switch v.Kind {
+	case ast.Variable:
+		m, _ := c.vars[v.Raw].(map[string]any)
+		field = m["field"]
+	case ast.ObjectValue:
+		if ch := v.Children.ForName("field"); ch != nil {
+			field = ch.Raw
+		}
+	case ast.NullValue:
+		return true
+	}
+	return field == nil || field == "CREATED_AT"
 }
 
 // isConnection reports whether f returns a Relay connection: a page of

@@ -63,6 +63,10 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
 	// After APQ, which puts the text of a hash-only request in place.
 	srv.Use(b)
+	// gqlgen resolves a query's root fields at once: a few at a time, so
+	// that one operation cannot hold every pooled connection.
+	srv.AroundOperations(rootFieldSlots)
+	srv.AroundRootFields(takeRootFieldSlot)
 	// gqlgen runs the first extension outermost: this one wraps the
 	// transaction below and sees its failures too.
 	srv.AroundResponses(codeEveryError(logger, lim.Errors))
@@ -92,6 +96,29 @@ func oneField(op *ast.OperationDefinition) bool {
 	}
 	f, ok := op.SelectionSet[0].(*ast.Field)
 	return ok && atomicMutations[f.Name]
+}
+
+// RootFieldsAtOnce is how many root fields of one operation resolve at the
+// same time, each with its SQL.
+const RootFieldsAtOnce = 4
+
+type slotsKey struct{}
+
+func rootFieldSlots(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	return next(context.WithValue(ctx, slotsKey{}, make(chan struct{}, RootFieldsAtOnce)))
+}
+
+func takeRootFieldSlot(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	slots, _ := ctx.Value(slotsKey{}).(chan struct{})
+	if slots == nil {
+		return next(ctx)
+	}
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done(): // the resolver fails at once on its own
+	}
+	return next(ctx)
 }
 
 // maxMessageBytes bounds an error message: some quote what the client

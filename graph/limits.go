@@ -43,6 +43,11 @@ type Limits struct {
 	// each field 1, a connection's edges and nodes times its page size, nodes
 	// times its ids, and StatementCost for each SQL statement it needs.
 	Cost int
+	// ResponseBytes bounds the JSON an answer's data may take, each value
+	// counted at the most its type allows, times the rows it repeats on
+	// (RESPONSE_LIMIT_EXCEEDED): 27 aliases of a description on a page of
+	// 100 would otherwise answer 505 bytes with 32 MB.
+	ResponseBytes int
 	// InputBytes bounds argument bytes times their uses once variables and
 	// fragments are expanded (INPUT_LIMIT_EXCEEDED): a variable of N bytes
 	// used K times counts N×K, since each use is decoded anew.
@@ -72,6 +77,7 @@ func DefaultLimits() Limits {
 		RootFields:      20,
 		FragmentSpreads: 200,
 		Cost:            3000,
+		ResponseBytes:   4 << 20,
 		InputBytes:      256 << 10,
 		InputValues:     2000,
 		Errors:          50,
@@ -82,6 +88,12 @@ func DefaultLimits() Limits {
 // StatementCost is what each SQL statement adds to an operation's cost: a
 // root field, and a connection's totalCount.
 const StatementCost = 10
+
+// ScanCost is what a statement that may read every row the caller owns
+// adds: a text match in a filter (each one), an order no index serves
+// (TITLE, UPDATED_AT), a totalCount. It keeps one operation to a few such
+// scans; the deadline bounds how long they may take.
+const ScanCost = 250
 
 // Page sizes of the tasks connection.
 const (

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+
 	"github.com/taskapi/server/internal/gqlerr"
 )
 
@@ -92,5 +96,33 @@ func TestConflicts(t *testing.T) {
 				t.Errorf("got %v, want %s", err, tc.code)
 			}
 		})
+	}
+}
+
+// TestEstimate: what real pages cost and may answer fits the defaults, and
+// a third full page does not.
+func TestEstimate(t *testing.T) {
+	const page = `tasks(first: 100) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  edges { cursor node { id title description isCompleted createdAt updatedAt } } }`
+	lim := DefaultLimits()
+	for n, wantOK := range map[int]bool{1: true, 2: true, 3: false} {
+		var q strings.Builder
+		q.WriteString("{")
+		for i := range n {
+			q.WriteString(" p" + strings.Repeat("x", i) + ": " + page)
+		}
+		q.WriteString(" }")
+		doc, err := parser.ParseQuery(&ast.Source{Input: q.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := validator.Validate(NewSchema(nil).Schema(), doc); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		e := estimateOf(doc.Operations[0], nil)
+		t.Logf("%d full pages: cost %d, up to %d bytes", n, e.cost, e.bytes)
+		if ok := e.cost <= lim.Cost && e.bytes <= lim.ResponseBytes; ok != wantOK {
+			t.Errorf("%d full pages: cost %d, %d bytes: within the limits %v, want %v", n, e.cost, e.bytes, ok, wantOK)
+		}
 	}
 }

@@ -48,6 +48,7 @@ const (
 	FragmentLimit   = "FRAGMENT_LIMIT_EXCEEDED"
 	InputLimit      = "INPUT_LIMIT_EXCEEDED"
 	ComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
+	ResponseLimit   = "RESPONSE_LIMIT_EXCEEDED"
 	TooManyErrors   = "TOO_MANY_ERRORS"
 )
 
