@@ -128,13 +128,13 @@ func checkBuiltins(s *shape, p *graphql.RawParams) *gqlerror.Error {
 		op = s.only
 	}
 	for _, vd := range s.builtins[op] {
-		v, ok := p.Variables[vd.Variable]
+		v, ok := p.Variables[vd.name]
 		if !ok {
 			continue
 		}
-		if err := coerceBuiltin(vd.Type, v); err != nil {
-			err.Extensions["field"] = vd.Variable
-			err.Message = "variable $" + vd.Variable + ": " + err.Message
+		if err := coerceBuiltin(vd.typ, v); err != nil {
+			err.Extensions["field"] = vd.name
+			err.Message = "variable $" + vd.name + ": " + err.Message
 			return err
 		}
 	}

@@ -18,8 +18,11 @@ const (
 	DocumentCacheBytes = 32 << 20
 	// APQCacheBytes bounds persisted query texts kept for hash-only requests.
 	APQCacheBytes = 16 << 20
-	// astPerByte estimates a parsed document's size from its text's.
-	astPerByte = 8
+	// apqEntryBytes is the least an entry weighs, which bounds the entries
+	// too: 16,384.
+	apqEntryBytes = 1 << 10
+	// astNodeBytes is about what one parsed selection or value takes.
+	astNodeBytes = 256
 )
 
 // documentCache keeps parsed, validated documents by their text.
@@ -32,10 +35,53 @@ var _ graphql.Cache[*ast.QueryDocument] = documentCache{}
 func newDocumentCache() documentCache {
 	return documentCache{otter.Must(&otter.Options[string, *ast.QueryDocument]{
 		MaximumWeight: DocumentCacheBytes,
-		Weigher: func(q string, _ *ast.QueryDocument) uint32 {
-			return uint32(min((1+astPerByte)*len(q)+256, 1<<31))
+		Weigher: func(q string, doc *ast.QueryDocument) uint32 {
+			return uint32(min(len(q)+astNodeBytes*astNodes(doc), 1<<31))
 		},
 	})}
+}
+
+// astNodes counts a document's selections and argument values, which is
+// where its parsed size goes: a token takes far more parsed than as text.
+func astNodes(doc *ast.QueryDocument) int {
+	var set func(ast.SelectionSet) int
+	var value func(*ast.Value) int
+	value = func(v *ast.Value) int {
+		if v == nil {
+			return 0
+		}
+		n := 1
+		for _, c := range v.Children {
+			n += value(c.Value)
+		}
+		return n
+	}
+	set = func(ss ast.SelectionSet) int {
+		n := 0
+		for _, sel := range ss {
+			n++
+			switch s := sel.(type) {
+			case *ast.Field:
+				for _, a := range s.Arguments {
+					n += value(a.Value)
+				}
+				n += len(s.Directives) + set(s.SelectionSet)
+			case *ast.InlineFragment:
+				n += len(s.Directives) + set(s.SelectionSet)
+			case *ast.FragmentSpread:
+				n += len(s.Directives)
+			}
+		}
+		return n
+	}
+	n := 1
+	for _, op := range doc.Operations {
+		n += 1 + len(op.VariableDefinitions) + set(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		n += 1 + set(f.SelectionSet)
+	}
+	return n
 }
 
 func (d documentCache) Get(_ context.Context, query string) (*ast.QueryDocument, bool) {
@@ -62,7 +108,8 @@ func newAPQCache() apqCache {
 	return apqCache{otter.Must(&otter.Options[apqKey, string]{
 		MaximumWeight: APQCacheBytes,
 		Weigher: func(k apqKey, q string) uint32 {
-			return uint32(min(len(k.subject)+len(k.hash)+len(q)+64, 1<<31))
+			// At least apqEntryBytes each: at most APQCacheBytes/apqEntryBytes entries.
+			return uint32(min(max(len(k.subject)+len(k.hash)+len(q)+64, apqEntryBytes), 1<<31))
 		},
 	})}
 }

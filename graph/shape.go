@@ -25,7 +25,7 @@ type shape struct {
 	literal weight
 	// builtins lists, by operation name, the variables of type Int or
 	// Boolean, which gqlparser coerces itself before our scalars see them.
-	builtins map[string][]*ast.VariableDefinition
+	builtins map[string][]builtinVar
 	// only is the name of the document's one operation, the one a request
 	// without an operationName runs.
 	only string
@@ -226,9 +226,9 @@ func shapeOf(doc *ast.QueryDocument, lim Limits) (*shape, *gqlerror.Error) {
 			u.value(vd.DefaultValue)
 			if name := innermost(vd.Type).NamedType; name == "Int" || name == "Boolean" {
 				if s.builtins == nil {
-					s.builtins = map[string][]*ast.VariableDefinition{}
+					s.builtins = map[string][]builtinVar{}
 				}
-				s.builtins[op.Name] = append(s.builtins[op.Name], vd)
+				s.builtins[op.Name] = append(s.builtins[op.Name], builtinVar{vd.Variable, vd.Type})
 			}
 		}
 		u.selections(op.SelectionSet, 1, true, &s.introspection)
@@ -377,6 +377,12 @@ func (w weight) check(lim Limits, where string) *gqlerror.Error {
 			fmt.Sprintf("the arguments %s hold %s values once each use of a variable or fragment is counted; at most %d are allowed", where, count(w.values), lim.InputValues))
 	}
 	return nil
+}
+
+// builtinVar is a variable of a type gqlparser coerces itself.
+type builtinVar struct {
+	name string
+	typ  *ast.Type
 }
 
 // innermost is the named type inside any lists.

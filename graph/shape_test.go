@@ -126,3 +126,17 @@ func TestEstimate(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentWeight: a document's cache weight counts its parsed nodes,
+// where its memory goes, not just its text.
+func TestDocumentWeight(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: "query($v: Int) { a(x: [1, 2]) { b ...F ... on T { c } } } fragment F on T { d }"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The document 1; the operation and its variable 2; a and its list of
+	// two 4; b, the spread, the inline fragment and c 4; F and d 2.
+	if n := astNodes(doc); n != 1+2+4+4+2 {
+		t.Errorf("%d nodes", n)
+	}
+}
