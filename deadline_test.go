@@ -36,7 +36,7 @@ type stallProxy struct {
 	closed atomic.Int64
 	// accepted counts connections the application opened.
 	accepted atomic.Int64
-	// waiting holds the connections whose bytes are held back.
+	// waiting holds the connections whose statements are held back.
 	waiting sync.Map
 	mu      sync.Mutex
 	conns   []net.Conn
@@ -103,7 +103,9 @@ func (p *stallProxy) pipe(dst, src net.Conn, fromApp bool) {
 		if n > 0 {
 			if p.stalled.Load() {
 				p.held.Add(1)
-				if fromApp {
+				// A statement, not a new connection's startup or a cancel
+				// request: those open with a length, whose first byte is 0.
+				if fromApp && buf[0] != 0 {
 					p.waiting.Store(src, true)
 				}
 			}
