@@ -69,6 +69,20 @@ func doublingIn(op, on string, n int) string {
 }
 
 var hostileCorpus = []hostile{
+	// Found by the third review: scans without a text match.
+	{
+		name: "95 comparisons in an or, on each of 10 root fields",
+		body: func() []byte {
+			var or []any
+			for i := range 95 {
+				or = append(or, map[string]any{"descriptionGT": fmt.Sprintf("\uffff%d", i)})
+			}
+			return gql("query($w: TaskWhereInput) { "+repeat(10, func(i int) string {
+				return fmt.Sprintf("r%d: tasks(first: 1, where: $w) { edges { node { id } } } ", i)
+			})+"}", map[string]any{"w": map[string]any{"or": or}})
+		},
+		status: 200, code: gqlerr.ComplexityLimit,
+	},
 	// Found by the second review: work the first budget did not weigh.
 	{
 		name: "27 aliases of a description on a page of 100 would answer 32 MB",

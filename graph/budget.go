@@ -175,6 +175,9 @@ func coerceBuiltin(t *ast.Type, v any) *gqlerror.Error {
 
 func (b *budget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	e := estimateOf(oc.Operation, oc.Variables)
+	// Room for the errors too: as many as a response holds, each message
+	// cut at its bound, each path as deep as the depth limit allows.
+	e.bytes = satAdd(e.bytes, satMul(b.lim.Errors, maxMessageBytes+256+b.lim.Depth*(b.lim.NameBytes+8)))
 	if e.cost > b.lim.Cost {
 		return gqlerr.LimitError(gqlerr.ComplexityLimit, b.lim.Cost,
 			fmt.Sprintf("the operation costs %s; at most %d is allowed (each field 1, a page's edges times its size, each SQL statement %d, each scan of all your rows %d more)", count(e.cost), b.lim.Cost, StatementCost, ScanCost))

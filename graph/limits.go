@@ -89,10 +89,10 @@ func DefaultLimits() Limits {
 // root field, and a connection's totalCount.
 const StatementCost = 10
 
-// ScanCost is what a statement that may read every row the caller owns
-// adds: a text match in a filter (each one), an order no index serves
-// (TITLE, UPDATED_AT), a totalCount. It keeps one operation to a few such
-// scans; the deadline bounds how long they may take.
+// ScanCost is what may read every row the caller owns adds: each filter
+// condition no index serves (all but id and createdAt), an order no index
+// serves (TITLE, UPDATED_AT), a totalCount. It keeps one operation to about
+// ten such passes; the deadline bounds how long they may take.
 const ScanCost = 250
 
 // Page sizes of the tasks connection.

@@ -5,6 +5,7 @@ package gqlerr
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"log/slog"
 	"runtime/debug"
@@ -29,6 +30,9 @@ const (
 	InternalServerError    = "INTERNAL_SERVER_ERROR"
 	// Timeout: the request's deadline passed (HTTP 503 with Retry-After).
 	Timeout = "TIMEOUT"
+	// Unavailable: the database connection failed under the request (a
+	// connection another request's cancellation broke, say); retry.
+	Unavailable = "UNAVAILABLE"
 	// IntrospectionDisabled: __schema or __type asked of a server that
 	// does not answer them (production by default).
 	IntrospectionDisabled = "INTROSPECTION_DISABLED"
@@ -139,6 +143,12 @@ func NewPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			return withPath(NotFoundError(), gqlErr)
 		case errors.As(err, &ve):
 			return withPath(BadInput(ve.Name, innermost(ve).Error()), gqlErr)
+		case errors.Is(err, driver.ErrBadConn):
+			logger.WarnContext(ctx, "graphql: database connection failed", "error", err, "path", gqlErr.Path.String())
+			return withPath(&gqlerror.Error{
+				Message:    "the database connection failed: try again",
+				Extensions: map[string]any{"code": Unavailable},
+			}, gqlErr)
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 			// The deadline passed or the client left: the transport
 			// answers 503, or no one is listening.
