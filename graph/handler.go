@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"unicode/utf8"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -125,17 +124,6 @@ func takeRootFieldSlot(ctx context.Context, next graphql.RootResolver) graphql.M
 // sent, and a response must not grow with it.
 const maxMessageBytes = 1024
 
-func shorten(m string) string {
-	if len(m) <= maxMessageBytes {
-		return m
-	}
-	cut := maxMessageBytes
-	for cut > 0 && !utf8.RuneStart(m[cut]) {
-		cut--
-	}
-	return m[:cut] + "…"
-}
-
 // Tracing returns the extension that traces operations and resolvers to tp.
 // Installed only when traces are exported: even with a no-op provider it
 // wraps every field of every response.
@@ -162,7 +150,7 @@ func codeEveryError(logger *slog.Logger, maxErrors int) graphql.ResponseMiddlewa
 			return nil
 		}
 		for _, e := range resp.Errors {
-			e.Message = shorten(e.Message)
+			e.Message = gqlerr.Truncate(e.Message, maxMessageBytes)
 		}
 		if n := len(resp.Errors); n > maxErrors {
 			resp.Errors = append(resp.Errors[:maxErrors-1], gqlerr.LimitError(gqlerr.TooManyErrors, maxErrors,

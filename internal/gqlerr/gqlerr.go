@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -105,6 +106,18 @@ func LimitError(code string, limit int, message string) *gqlerror.Error {
 		Message:    message,
 		Extensions: map[string]any{"code": code, "limit": limit},
 	}
+}
+
+// Truncate cuts s to at most n bytes on a character boundary, marking the
+// cut: messages that quote what a client sent stay small.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // TimeoutError is the answer for a request whose deadline passed.

@@ -271,13 +271,4 @@ func describe(v any) string {
 }
 
 // shorten cuts s to maxQuoted bytes, on a character boundary, marking the cut.
-func shorten(s string) string {
-	if len(s) <= maxQuoted {
-		return s
-	}
-	i := maxQuoted
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
+func shorten(s string) string { return gqlerr.Truncate(s, maxQuoted) }
