@@ -120,7 +120,7 @@ func NewJWKS(ctx context.Context, cfg JWKSConfig) (*JWKS, error) {
 		now:     time.Now,
 	}
 	logFailure := func(ctx context.Context, err error) {
-		cfg.Logger.WarnContext(ctx, "auth: fetching the JWKS failed; the keys loaded before stay in use",
+		cfg.Logger.WarnContext(ctx, "auth: fetching the JWKS failed; keys already loaded stay in use",
 			"url", cfg.URL, "error", err, "loaded", j.store.loaded.Load())
 	}
 	remote, err := jwkset.NewStorageFromHTTP(cfg.URL, jwkset.HTTPClientStorageOptions{
