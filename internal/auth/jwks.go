@@ -144,7 +144,9 @@ func NewJWKS(ctx context.Context, cfg JWKSConfig) (*JWKS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JWKS at %q: %w", cfg.URL, err)
 	}
-	if j.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: j.client}); err != nil {
+	// keyfunc reads only the memory: fetching is decided above it, in
+	// keyfunc (the method), under our limiter.
+	if j.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: j.store}); err != nil {
 		return nil, fmt.Errorf("JWKS at %q: %w", cfg.URL, err)
 	}
 	j.parser = jwt.NewParser(parserOptions(JWKSMethods, func() time.Time { return j.now() })...)

@@ -41,6 +41,8 @@ type testKey struct {
 	priv   crypto.Signer
 	// noAlg publishes the key without alg.
 	noAlg bool
+	// jwk is the key as the set publishes it (with alg).
+	jwk jwkset.JWKMarshal
 }
 
 func newKey(t testing.TB, kid, alg string) *testKey {
@@ -62,6 +64,11 @@ func newKey(t testing.TB, kid, alg string) *testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	jwk, err := jwkset.NewJWKFromKey(k.priv.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: k.kid, ALG: jwkset.ALG(k.alg)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.jwk = jwk.Marshal()
 	return k
 }
 
@@ -91,13 +98,10 @@ func (k *testKey) signAs(t testing.TB, m jwt.SigningMethod, claims jwt.MapClaims
 	return s
 }
 
-func (k *testKey) marshal(t testing.TB) jwkset.JWKMarshal {
-	t.Helper()
-	jwk, err := jwkset.NewJWKFromKey(k.priv.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: k.kid, ALG: jwkset.ALG(k.alg)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := jwk.Marshal()
+// marshal is the key as the set publishes it. It is called by the key
+// server's handler, so it calls nothing on a testing.TB.
+func (k *testKey) marshal() jwkset.JWKMarshal {
+	m := k.jwk
 	if k.noAlg {
 		m.ALG = ""
 	}
@@ -108,7 +112,6 @@ func (k *testKey) marshal(t testing.TB) jwkset.JWKMarshal {
 // given, can be down (503) or slow (answers only when released), and
 // counts the requests it gets.
 type keyServer struct {
-	t       testing.TB
 	srv     *httptest.Server
 	mu      sync.Mutex
 	keys    []*testKey
@@ -120,7 +123,7 @@ type keyServer struct {
 
 func newKeyServer(t testing.TB, keys ...*testKey) *keyServer {
 	t.Helper()
-	ks := &keyServer{t: t, keys: keys, release: make(chan struct{})}
+	ks := &keyServer{keys: keys, release: make(chan struct{})}
 	ks.srv = httptest.NewServer(http.HandlerFunc(ks.serve))
 	t.Cleanup(ks.srv.Close)
 	t.Cleanup(func() { close(ks.release) }) // runs first: frees slow handlers
@@ -133,7 +136,7 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 	down, slow := ks.down, ks.slow
 	var set jwkset.JWKSMarshal
 	for _, k := range ks.keys {
-		set.Keys = append(set.Keys, k.marshal(ks.t))
+		set.Keys = append(set.Keys, k.marshal())
 	}
 	ks.mu.Unlock()
 	if slow {
@@ -335,7 +338,7 @@ func TestJWKSConfusions(t *testing.T) {
 		{"an unknown kid", attacker.sign(t, betterAuthClaims(nil)), auth.ErrUnknownKID},
 		{"a jku header", attacker.sign(t, betterAuthClaims(nil), map[string]any{"jku": elsewhere.url()}), auth.ErrKeyHeader},
 		{"an x5u header", attacker.sign(t, betterAuthClaims(nil), map[string]any{"x5u": elsewhere.url()}), auth.ErrKeyHeader},
-		{"a jwk header", attacker.sign(t, betterAuthClaims(nil), map[string]any{"jwk": attacker.marshal(t)}), auth.ErrKeyHeader},
+		{"a jwk header", attacker.sign(t, betterAuthClaims(nil), map[string]any{"jwk": attacker.marshal()}), auth.ErrKeyHeader},
 		{"a jku header with a known kid", ed.sign(t, betterAuthClaims(nil), map[string]any{"jku": elsewhere.url()}), auth.ErrKeyHeader},
 		{"the RS256 key's kid with PS256", rs.signAs(t, jwt.SigningMethodPS256, betterAuthClaims(nil)), auth.ErrAlgMismatch},
 		{"the ES256 key's kid with ES512", p521.sign(t, betterAuthClaims(nil)), auth.ErrAlgMismatch},
