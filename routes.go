@@ -46,7 +46,7 @@ func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, o
 			AllowedOrigins: opts.CORSOrigins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost},
 			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version"},
-			ExposedHeaders: []string{"WWW-Authenticate"},
+			ExposedHeaders: []string{"WWW-Authenticate", "Retry-After"},
 			MaxAge:         600,
 		}).Handler(h)
 	}

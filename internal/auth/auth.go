@@ -77,9 +77,11 @@ func Middleware(a Authenticator, logger *slog.Logger) func(http.Handler) http.Ha
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			refuse := func(reason, errCode, message string, cause error) {
+				why := message
 				if cause != nil {
-					logger.DebugContext(r.Context(), "auth: token refused", "reason", reason, "cause", cause.Error())
+					why = cause.Error()
 				}
+				logger.DebugContext(r.Context(), "auth: token refused", "reason", reason, "cause", why)
 				unauthorized(w, reason, errCode, message)
 			}
 			// Proxies and servers disagree on which of two headers counts, so
