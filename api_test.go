@@ -23,10 +23,10 @@ const testSecret = "test-secret-0123456789abcdef0123456789"
 // api is the real HTTP surface (routes, auth middleware, GraphQL handler)
 // over a real database.
 type api struct {
-	t        testing.TB
-	srv      *httptest.Server
-	verifier *auth.Verifier
-	db       *database.DB
+	t      testing.TB
+	srv    *httptest.Server
+	signer *auth.Signer
+	db     *database.DB
 }
 
 func newAPI(t testing.TB, db *database.DB) *api {
@@ -40,23 +40,28 @@ func newAPIWith(t testing.TB, db *database.DB, opts serverOptions) *api {
 	h, v := testHandler(t, db, io.Discard, opts)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv, verifier: v, db: db}
+	return &api{t: t, srv: srv, signer: v, db: db}
 }
 
 // testHandler is newServer with the test secret, logging to logs.
-func testHandler(t testing.TB, db *database.DB, logs io.Writer, opts serverOptions) (http.Handler, *auth.Verifier) {
+func testHandler(t testing.TB, db *database.DB, logs io.Writer, opts serverOptions) (http.Handler, *auth.Signer) {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	cfg := auth.Config{Secret: []byte(testSecret)}
+	v, err := auth.NewSharedSecret(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newServer(slog.New(slog.NewTextHandler(logs, nil)), db, v, opts), v
+	s, err := auth.NewSigner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServer(slog.New(slog.NewTextHandler(logs, nil)), db, auth.NewCache(v, auth.CacheSize), opts), s
 }
 
 // token returns a valid token for sub.
 func (a *api) token(sub string) string {
 	a.t.Helper()
-	tok, err := a.verifier.Sign(sub, time.Hour)
+	tok, err := a.signer.Sign(sub, time.Hour)
 	if err != nil {
 		a.t.Fatal(err)
 	}

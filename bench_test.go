@@ -113,7 +113,7 @@ func BenchmarkUnauthenticated(b *testing.B) {
 // so the middleware parses it and computes the HMAC before refusing it.
 func BenchmarkBadToken(b *testing.B) {
 	benchDialects(b, func(b *testing.B, fx *fixture) {
-		other, err := auth.NewVerifier(auth.Config{Secret: []byte("another-secret-0123456789abcdef0123456789")})
+		other, err := auth.NewSigner(auth.Config{Secret: []byte("another-secret-0123456789abcdef0123456789")})
 		if err != nil {
 			b.Fatal(err)
 		}

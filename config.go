@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,10 +22,15 @@ type config struct {
 	DatabaseURL    string
 	Pool           database.Pool
 	MigrateOnStart bool
-	Auth           auth.Config
-	CORSOrigins    []string
-	LogLevel       slog.Level
-	LogJSON        bool
+	// Auth is the shared-secret mode's configuration.
+	Auth auth.Config
+	// AuthURL is BETTER_AUTH_URL: when set, JWKS mode, configured by JWKS,
+	// and Auth's secret verifies nothing.
+	AuthURL     string
+	JWKS        auth.JWKSConfig
+	CORSOrigins []string
+	LogLevel    slog.Level
+	LogJSON     bool
 	// DebugAddr, when set, serves net/http/pprof there: a loopback address
 	// apart from PORT, so that profiles are never public by accident.
 	DebugAddr string
@@ -182,9 +188,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q is not text or json", f))
 	}
+	c.AuthURL = env("BETTER_AUTH_URL", "")
+	if c.AuthURL != "" {
+		c.JWKS = auth.JWKSConfig{
+			URL:      env("BETTER_AUTH_JWKS_URL", strings.TrimRight(c.AuthURL, "/")+"/api/auth/jwks"),
+			Issuer:   env("JWT_ISSUER", c.AuthURL),
+			Audience: env("JWT_AUDIENCE", c.AuthURL),
+		}
+		for _, u := range []struct{ name, v string }{{"BETTER_AUTH_URL", c.AuthURL}, {"BETTER_AUTH_JWKS_URL", c.JWKS.URL}} {
+			if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				errs = append(errs, fmt.Errorf("%s=%q is not an http(s) URL", u.name, u.v))
+			}
+		}
+		return c, errors.Join(errs...) // the secret verifies nothing in JWKS mode
+	}
 	switch {
 	case len(c.Auth.Secret) == 0 && c.Production:
-		errs = append(errs, errors.New("BETTER_AUTH_SECRET is required when APP_ENV=production"))
+		errs = append(errs, errors.New("BETTER_AUTH_SECRET is required when APP_ENV=production (or BETTER_AUTH_URL, for JWKS mode)"))
 	case len(c.Auth.Secret) > 0 && len(c.Auth.Secret) < auth.MinSecretLen:
 		errs = append(errs, auth.ErrShortSecret)
 	}

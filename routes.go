@@ -36,9 +36,9 @@ type serverOptions struct {
 }
 
 // newServer returns the whole HTTP surface.
-func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, opts serverOptions) http.Handler {
+func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, opts serverOptions) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, db, verifier, telemetry.NewMetrics(db.SQL), opts)
+	addRoutes(mux, logger, db, authn, telemetry.NewMetrics(db.SQL), opts)
 	h := telemetry.AccessLog(logger, mux)
 	if len(opts.CORSOrigins) > 0 {
 		// Preflight requests are answered here, before auth sees them.
@@ -46,20 +46,20 @@ func newServer(logger *slog.Logger, db *database.DB, verifier *auth.Verifier, op
 			AllowedOrigins: opts.CORSOrigins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost},
 			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version"},
-			ExposedHeaders: []string{"WWW-Authenticate"},
+			ExposedHeaders: []string{"WWW-Authenticate", "Retry-After"},
 			MaxAge:         600,
 		}).Handler(h)
 	}
 	return h
 }
 
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifier *auth.Verifier, metrics *telemetry.Metrics, opts serverOptions) {
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn auth.Authenticator, metrics *telemetry.Metrics, opts serverOptions) {
 	gql := opts.GraphQL
 	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL()}
 	if opts.Tracer != nil {
 		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))
 	}
-	api := metrics.Instrument("/query", verifier.Middleware(graph.NewHandler(logger, db.Client, gql)))
+	api := metrics.Instrument("/query", auth.Middleware(authn, logger)(graph.NewHandler(logger, db.Client, gql)))
 	// One route for every method, so anything but GET and POST gets the same
 	// coded 405, HEAD included (a GET pattern would take HEAD).
 	mux.Handle("/query", onlyGetPost(api))
@@ -70,6 +70,10 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, verifie
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := auth.Ready(authn); err != nil {
+			http.Error(w, "token signing keys not loaded", http.StatusServiceUnavailable)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := db.Ping(ctx); err != nil {

@@ -102,14 +102,38 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			}
 		}()
 	}
-	devMode := len(cfg.Auth.Secret) == 0 // loadConfig refused this in production
-	if devMode {
-		cfg.Auth.Secret = []byte(rand.Text() + rand.Text())
+	jwksMode := cfg.AuthURL != ""
+	devMode := !jwksMode && len(cfg.Auth.Secret) == 0 // loadConfig refused this in production
+	var (
+		authn  auth.Authenticator
+		signer *auth.Signer
+	)
+	if jwksMode {
+		jc := cfg.JWKS
+		jc.Logger = logger
+		j, err := auth.NewJWKS(ctx, jc)
+		if err != nil {
+			return err
+		}
+		authn = j
+		logger.Info("auth: JWKS mode (BETTER_AUTH_URL is set); BETTER_AUTH_SECRET verifies nothing",
+			"jwks_url", jc.URL, "issuer", jc.Issuer, "audience", jc.Audience, "keys_loaded", j.Ready() == nil)
+	} else {
+		if devMode {
+			cfg.Auth.Secret = []byte(rand.Text() + rand.Text())
+		}
+		s, err := auth.NewSharedSecret(cfg.Auth)
+		if err != nil {
+			return err
+		}
+		if signer, err = auth.NewSigner(cfg.Auth); err != nil {
+			return err
+		}
+		authn = s
+		logger.Info("auth: shared-secret mode (HS256 with BETTER_AUTH_SECRET)", "development", devMode,
+			"issuer", cfg.Auth.Issuer, "audience", cfg.Auth.Audience)
 	}
-	verifier, err := auth.NewVerifier(cfg.Auth)
-	if err != nil {
-		return err
-	}
+	authn = auth.NewCache(authn, auth.CacheSize)
 	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.Pool)
 	if err != nil {
 		return err
@@ -134,7 +158,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	addr := ln.Addr().(*net.TCPAddr)
 	var devToken string
 	if devMode {
-		devToken, err = verifier.Sign(devSubject, 24*time.Hour)
+		devToken, err = signer.Sign(devSubject, 24*time.Hour)
 		if err != nil {
 			return err
 		}
@@ -143,7 +167,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}
 
 	srv := &http.Server{
-		Handler: newServer(logger, db, verifier, serverOptions{
+		Handler: newServer(logger, db, authn, serverOptions{
 			CORSOrigins: cfg.CORSOrigins,
 			DevToken:    devToken,
 			Tracer:      tracer,
@@ -242,10 +266,15 @@ func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 	if *ttl <= 0 {
 		return errors.New("token: --ttl must be positive")
 	}
+	if cfg.AuthURL != "" {
+		return fmt.Errorf("token: BETTER_AUTH_URL is set, so this server takes only tokens Better Auth signs (JWKS mode) and cannot make one; "+
+			"sign in through Better Auth and fetch GET %s/api/auth/token with the session cookie (the answer is {\"token\": ...}), "+
+			"or take the set-auth-jwt header of GET %s/api/auth/get-session", strings.TrimRight(cfg.AuthURL, "/"), strings.TrimRight(cfg.AuthURL, "/"))
+	}
 	if len(cfg.Auth.Secret) == 0 {
 		return errors.New("token: BETTER_AUTH_SECRET is not set; a token needs the secret the server verifies with")
 	}
-	v, err := auth.NewVerifier(cfg.Auth)
+	v, err := auth.NewSigner(cfg.Auth)
 	if err != nil {
 		return err
 	}

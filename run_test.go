@@ -267,12 +267,12 @@ func TestTokenCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"server", "token", "--sub", "alice", "--ttl", "5m"}, envFunc(env), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	v, err := auth.NewSharedSecret(auth.Config{Secret: []byte(testSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub, err := v.Verify(strings.TrimSpace(out.String())); err != nil || sub != "alice" {
-		t.Errorf("printed token verifies as %q, %v", sub, err)
+	if id, err := v.Authenticate(context.Background(), strings.TrimSpace(out.String())); err != nil || id.Subject != "alice" {
+		t.Errorf("printed token verifies as %q, %v", id.Subject, err)
 	}
 }
 

@@ -233,7 +233,7 @@ func TestBodyAsDeclared(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	tok, _ := v.Sign("alice", time.Hour)
-	a := &api{t: t, srv: srv, verifier: v, db: db}
+	a := &api{t: t, srv: srv, signer: v, db: db}
 	for _, hdr := range []map[string]string{
 		{"Content-Type": "application/json; charset=latin1"},
 		{"Content-Type": "application/json", "Content-Encoding": "gzip"},

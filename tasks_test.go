@@ -400,7 +400,7 @@ func TestHTTPContract(t *testing.T) {
 		})
 		t.Run("a request without a valid token is 401 and writes nothing", func(t *testing.T) {
 			before := countRows(t, db)
-			expired, err := a.verifier.Sign("alice", -time.Hour)
+			expired, err := a.signer.Sign("alice", -time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}

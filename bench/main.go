@@ -244,7 +244,7 @@ func cpuProfile(ctx context.Context, debugAddr string, run time.Duration, path s
 }
 
 func (b *bench) writeTokens(secret, path string) error {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	v, err := auth.NewSigner(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		return err
 	}

@@ -44,11 +44,11 @@ func main() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	verifier, err := auth.NewVerifier(auth.Config{Secret: []byte(os.Getenv("BETTER_AUTH_SECRET"))})
+	secret, err := auth.NewSharedSecret(auth.Config{Secret: []byte(os.Getenv("BETTER_AUTH_SECRET"))})
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := &handler{pool: pool, verifier: verifier}
+	h := &handler{pool: pool, verifier: auth.NewCache(secret, auth.CacheSize)}
 	mux := http.NewServeMux()
 	mux.Handle("POST /query", h)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +62,7 @@ func main() {
 
 type handler struct {
 	pool     *pgxpool.Pool
-	verifier *auth.Verifier
+	verifier auth.Authenticator
 }
 
 type request struct {
@@ -120,8 +120,8 @@ func (h *handler) subject(r *http.Request) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	sub, err := h.verifier.Verify(token)
-	return sub, err == nil
+	id, err := h.verifier.Authenticate(r.Context(), token)
+	return id.Subject, err == nil
 }
 
 func (h *handler) list(ctx context.Context, sub string, first int) (any, error) {

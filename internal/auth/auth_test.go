@@ -45,7 +45,7 @@ func valid(overrides jwt.MapClaims) jwt.MapClaims {
 // serve runs one request with an Authorization header for each non-empty
 // header through the middleware and reports the status, the viewer the next
 // handler saw, and the decoded 401 body.
-func serve(t *testing.T, v *auth.Verifier, headers ...string) (int, string, http.Header, map[string]any) {
+func serve(t *testing.T, v *verifier, headers ...string) (int, string, http.Header, map[string]any) {
 	t.Helper()
 	var seen string
 	h := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +83,7 @@ func serve(t *testing.T, v *auth.Verifier, headers ...string) (int, string, http
 }
 
 func TestMiddleware(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	v, err := newVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestMiddleware(t *testing.T) {
 // Behind proxies that keep different copies of a repeated header, the first
 // one winning here would let a token be checked that no one else saw.
 func TestTwoAuthorizationHeaders(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	v, err := newVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func tamper(header string) string {
 }
 
 func TestIssuerAndAudience(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret), Issuer: "https://app.example", Audience: "tasks-api"})
+	v, err := newVerifier(auth.Config{Secret: []byte(secret), Issuer: "https://app.example", Audience: "tasks-api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,11 +232,11 @@ func TestIssuerAndAudience(t *testing.T) {
 
 func TestShortSecretRefused(t *testing.T) {
 	for _, s := range []string{"", "short", strings.Repeat("a", auth.MinSecretLen-1)} {
-		if _, err := auth.NewVerifier(auth.Config{Secret: []byte(s)}); !errors.Is(err, auth.ErrShortSecret) {
+		if _, err := newVerifier(auth.Config{Secret: []byte(s)}); !errors.Is(err, auth.ErrShortSecret) {
 			t.Errorf("secret of %d bytes: err = %v, want ErrShortSecret", len(s), err)
 		}
 	}
-	if _, err := auth.NewVerifier(auth.Config{Secret: []byte(strings.Repeat("a", auth.MinSecretLen))}); err != nil {
+	if _, err := newVerifier(auth.Config{Secret: []byte(strings.Repeat("a", auth.MinSecretLen))}); err != nil {
 		t.Errorf("secret of %d bytes refused: %v", auth.MinSecretLen, err)
 	}
 }
@@ -244,12 +244,12 @@ func TestShortSecretRefused(t *testing.T) {
 // Verified tokens are remembered; a remembered token still expires on time,
 // and a token that differs by one character is verified afresh.
 func TestRememberedTokens(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	v, err := newVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	auth.SetClock(v, func() time.Time { return now })
+	auth.SetClock(v.Cache, func() time.Time { return now })
 	exp := now.Add(time.Minute)
 	tok := sign(t, jwt.SigningMethodHS256, []byte(secret), valid(jwt.MapClaims{"exp": exp.Unix()}))
 

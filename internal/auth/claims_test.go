@@ -33,7 +33,7 @@ func signRaw(t testing.TB, header, payload string) string {
 // A signed token is still refused when its payload says something the
 // database cannot store, or that encoding/json would quietly change.
 func TestHostilePayloads(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	v, err := newVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestHostilePayloads(t *testing.T) {
 // Decoding a JSON header allocates many times its size, so a token over
 // MaxTokenBytes is refused before any of it is decoded.
 func TestLongToken(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	v, err := newVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,19 @@ package auth
 
 import "time"
 
-// SetClock makes v read the time from now, for tests of expiry.
-func SetClock(v *Verifier, now func() time.Time) { v.now = now }
-
-// Forget empties v's cache of verified tokens, so the next Verify decodes.
-func Forget(v *Verifier) { v.verified.Purge() }
+// SetClock makes a, and whatever it wraps, read the time from now, for
+// tests of expiry.
+func SetClock(a Authenticator, now func() time.Time) {
+	switch a := a.(type) {
+	case *Cache:
+		a.now = now
+		SetClock(a.next, now)
+	case *SharedSecret:
+		a.now = now
+	case *JWKS:
+		a.now = now
+	}
+}
 
 // The causes of a refusal, which the middleware folds into one reason.
 var (
@@ -21,4 +29,8 @@ var (
 	ErrDateNotNumber  = errDateNotNumber
 	ErrDateOutOfRange = errDateOutOfRange
 	ErrCritical       = errCritical
+	ErrNoKID          = errNoKID
+	ErrUnknownKID     = errUnknownKID
+	ErrKeyHeader      = errKeyHeader
+	ErrAlgMismatch    = errAlgMismatch
 )

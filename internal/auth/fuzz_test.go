@@ -35,11 +35,11 @@ func FuzzVerify(f *testing.F) {
 		if len(token)+len(header)+len(payload) > fuzzInputMax {
 			t.Skip("over the size the allocation bound is for")
 		}
-		v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+		v, err := newVerifier(auth.Config{Secret: []byte(secret)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		auth.SetClock(v, func() time.Time { return fuzzNow })
+		auth.SetClock(v.Cache, func() time.Time { return fuzzNow })
 		verifyOnce(t, v, token, nil)
 		if len(header) == 0 {
 			header = []byte(hs256Header)
@@ -50,7 +50,7 @@ func FuzzVerify(f *testing.F) {
 
 // verifyOnce verifies tok twice (the second time from the cache) and checks
 // what was accepted against the rules, and against payload when it is known.
-func verifyOnce(t *testing.T, v *auth.Verifier, tok string, payload []byte) {
+func verifyOnce(t *testing.T, v *verifier, tok string, payload []byte) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

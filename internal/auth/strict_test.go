@@ -12,7 +12,7 @@ import (
 // unused bits; a token with them set otherwise is another string for the
 // same signature, and is refused.
 func TestOneSpellingPerToken(t *testing.T) {
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(strings.Repeat("k", 40))})
+	v, err := newVerifier(auth.Config{Secret: []byte(strings.Repeat("k", 40))})
 	if err != nil {
 		t.Fatal(err)
 	}

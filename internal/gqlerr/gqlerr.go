@@ -18,11 +18,12 @@ import (
 
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/ent/privacy"
+	"github.com/taskapi/server/internal/gqlerr/code"
 )
 
 // Codes in extensions.code. Clients branch on these, never on messages.
 const (
-	Unauthenticated        = "UNAUTHENTICATED"
+	Unauthenticated        = code.Unauthenticated
 	NotFound               = "NOT_FOUND"
 	BadUserInput           = "BAD_USER_INPUT"
 	ParseFailed            = errcode.ParseFailed      // GRAPHQL_PARSE_FAILED, set by gqlgen
@@ -33,7 +34,7 @@ const (
 	Timeout = "TIMEOUT"
 	// Unavailable: the database connection failed under the request (a
 	// connection another request's cancellation broke, say); retry.
-	Unavailable = "UNAVAILABLE"
+	Unavailable = code.Unavailable
 	// IntrospectionDisabled: __schema or __type asked of a server that
 	// does not answer them (production by default).
 	IntrospectionDisabled = "INTROSPECTION_DISABLED"
@@ -60,9 +61,12 @@ const (
 // Reasons in extensions.reason of an UNAUTHENTICATED error: what a client
 // should do next. An SPA refreshes its token on ReasonExpired.
 const (
-	ReasonMissing = "missing"
-	ReasonExpired = "expired"
-	ReasonInvalid = "invalid"
+	ReasonMissing = code.ReasonMissing
+	ReasonExpired = code.ReasonExpired
+	ReasonInvalid = code.ReasonInvalid
+	// ReasonKeysNotLoaded goes with Unavailable: the issuer's signing keys
+	// were never loaded (HTTP 503 with Retry-After).
+	ReasonKeysNotLoaded = code.ReasonKeysNotLoaded
 )
 
 // Messages that must not vary: absent and not-yours read the same.
@@ -130,10 +134,7 @@ func TimeoutError() *gqlerror.Error {
 
 // UnauthenticatedError is the body of a 401.
 func UnauthenticatedError(reason, message string) *gqlerror.Error {
-	return &gqlerror.Error{
-		Message:    message,
-		Extensions: map[string]any{"code": Unauthenticated, "reason": reason},
-	}
+	return code.UnauthenticatedError(reason, message)
 }
 
 // NewPresenter returns the error presenter for the GraphQL handler. Errors
