@@ -8,6 +8,7 @@
 //   BETTER_AUTH_SECRET         required; encrypts the private keys and signs cookies
 //   JWKS_ROTATION_INTERVAL     optional, seconds: jwks.rotationInterval (off by default)
 //   JWKS_GRACE_PERIOD          optional, seconds: jwks.gracePeriod (30 days by default)
+//   BASE_URL_TRAILING_SLASH=1  configure baseURL with a trailing slash (to see what iss/aud become)
 //
 // baseURL is http://127.0.0.1:<port>, the port actually bound; once
 // listening it prints one line, "better-auth listening on <baseURL>".
@@ -50,7 +51,7 @@ const server = createServer((req, res) => handle(req, res));
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   const baseURL = `http://127.0.0.1:${server.address().port}`;
   const auth = betterAuth({
-    baseURL,
+    baseURL: process.env.BASE_URL_TRAILING_SLASH === '1' ? `${baseURL}/` : baseURL,
     secret,
     database: memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [] }),
     emailAndPassword: { enabled: true },

@@ -26,6 +26,7 @@ describe('Better Auth (JWT plugin defaults)', () => {
       const header = decodeProtectedHeader(jwt);
       assert.equal(header.alg, 'EdDSA');
       assert.ok(header.kid, 'a kid');
+      assert.deepEqual(Object.keys(header).sort(), ['alg', 'kid'], 'no typ, no jku/x5u/jwk');
       assert.ok(set.keys.some((k) => k.kid === header.kid), `kid ${header.kid} is in the JWKS`);
 
       const { payload } = await jwtVerify(jwt, createLocalJWKSet(set), {
@@ -38,6 +39,7 @@ describe('Better Auth (JWT plugin defaults)', () => {
       assert.equal(payload.iss, base);
       assert.equal(payload.aud, base);
       assert.equal(payload.exp - payload.iat, 900);
+      assert.equal(payload.nbf, undefined);
       assert.ok(Math.abs(payload.iat - Date.now() / 1000) < 60, 'iat is now');
       // The whole user record rides along as extra claims.
       assert.equal(payload.email, user.email);
@@ -110,5 +112,21 @@ describe('Better Auth with a short jwks.rotationInterval', () => {
       const { payload } = await jwtVerify(jwt, createLocalJWKSet(set), { issuer: app.url, audience: app.url });
       assert.equal(payload.sub, user.id);
     }
+  });
+});
+
+describe('Better Auth with baseURL configured with a trailing slash', () => {
+  let app;
+  before(async () => {
+    app = await startApp({ BASE_URL_TRAILING_SLASH: '1' });
+  });
+  after(() => app?.stop());
+
+  test('iss and aud are the URL without it (1.7 normalizes baseURL)', async () => {
+    const user = await signUp(app.url, 'dave');
+    const { payload } = decode(await token(app.url, user));
+    assert.equal(payload.iss, app.url);
+    assert.equal(payload.aud, app.url);
+    assert.doesNotMatch(payload.iss, /\/$/);
   });
 });
