@@ -194,6 +194,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 			URL:      env("BETTER_AUTH_JWKS_URL", strings.TrimRight(c.AuthURL, "/")+"/api/auth/jwks"),
 			Issuer:   env("JWT_ISSUER", c.AuthURL),
 			Audience: env("JWT_AUDIENCE", c.AuthURL),
+			// Only the defaults: an explicit JWT_ISSUER or JWT_AUDIENCE is exact.
+			SlashOptional: env("JWT_ISSUER", "") == "" && env("JWT_AUDIENCE", "") == "",
 		}
 		for _, u := range []struct{ name, v string }{{"BETTER_AUTH_URL", c.AuthURL}, {"BETTER_AUTH_JWKS_URL", c.JWKS.URL}} {
 			if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {

@@ -129,7 +129,7 @@ func TestConfigJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("production with BETTER_AUTH_URL and no secret: %v", err)
 	}
-	want := auth.JWKSConfig{URL: "https://app.example/api/auth/jwks", Issuer: "https://app.example/", Audience: "https://app.example/"}
+	want := auth.JWKSConfig{URL: "https://app.example/api/auth/jwks", Issuer: "https://app.example/", Audience: "https://app.example/", SlashOptional: true}
 	if cfg.JWKS != want {
 		t.Errorf("defaults %+v, want %+v", cfg.JWKS, want)
 	}

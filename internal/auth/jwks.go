@@ -41,6 +41,10 @@ type JWKSConfig struct {
 	// Issuer must equal the token's iss, and Audience be among its aud.
 	// Both are required.
 	Issuer, Audience string
+	// SlashOptional lets iss and aud differ from Issuer and Audience by a
+	// trailing slash: both default to BETTER_AUTH_URL, and Better Auth
+	// 1.7.25 writes its base URL without one however it was configured.
+	SlashOptional bool
 	// Refresh is how often the set is fetched in the background (a key
 	// withdrawn from it stops working then); DefaultJWKSRefresh if 0.
 	Refresh time.Duration
@@ -175,7 +179,7 @@ func (j *JWKS) retry(ctx context.Context) {
 
 // Authenticate returns the identity of a valid token.
 func (j *JWKS) Authenticate(ctx context.Context, token string) (Identity, error) {
-	return parse(j.parser, token, j.keyfunc(ctx), j.cfg.Issuer, j.cfg.Audience, j.now)
+	return parse(j.parser, token, j.keyfunc(ctx), j.cfg.Issuer, j.cfg.Audience, j.cfg.SlashOptional, j.now)
 }
 
 // Ready is nil once a key set was loaded, ErrKeysNotLoaded before.

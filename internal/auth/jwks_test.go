@@ -282,6 +282,24 @@ func TestJWKSClaims(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a trailing slash is optional only when asked", func(t *testing.T) {
+		// Better Auth 1.7.25 drops the slash from its base URL in iss and aud.
+		o := newJWKS(t, newKeyServer(t, k), auth.JWKSConfig{SlashOptional: true})
+		for _, c := range []struct {
+			iss, aud string
+			ok       bool
+		}{
+			{"https://auth.example", "https://auth.example", true},
+			{"https://auth.example/", "https://auth.example/", true},
+			{"https://auth.example.evil", "https://auth.example", false},
+			{"https://auth.example", "https://auth.example/x", false},
+		} {
+			_, err := authenticate(o, k.sign(t, betterAuthClaims(jwt.MapClaims{"iss": c.iss, "aud": c.aud})))
+			if (err == nil) != c.ok {
+				t.Errorf("iss %q aud %q: %v, want accepted %v", c.iss, c.aud, err, c.ok)
+			}
+		}
+	})
 	t.Run("JWT_ISSUER and JWT_AUDIENCE override", func(t *testing.T) {
 		o := newJWKS(t, newKeyServer(t, k), auth.JWKSConfig{Issuer: "https://iss.example", Audience: "tasks-api"})
 		if _, err := authenticate(o, k.sign(t, betterAuthClaims(jwt.MapClaims{"iss": "https://iss.example", "aud": "tasks-api"}))); err != nil {

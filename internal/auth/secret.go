@@ -44,7 +44,7 @@ func NewSharedSecret(cfg Config) (*SharedSecret, error) {
 
 // Authenticate returns the identity of a valid token.
 func (s *SharedSecret) Authenticate(_ context.Context, token string) (Identity, error) {
-	return parse(s.parser, token, s.key, s.cfg.Issuer, s.cfg.Audience, s.now)
+	return parse(s.parser, token, s.key, s.cfg.Issuer, s.cfg.Audience, false, s.now)
 }
 
 // key is the parser's Keyfunc.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -27,7 +28,10 @@ func parserOptions(methods []string, now func() time.Time) []jwt.ParserOption {
 // parse verifies token with p and key, then checks what golang-jwt leaves
 // to us: the subject, and issuer and audience (when set) with errors that
 // say what was received and what was expected.
-func parse(p *jwt.Parser, token string, key jwt.Keyfunc, issuer, audience string, now func() time.Time) (Identity, error) {
+func parse(p *jwt.Parser, token string, key jwt.Keyfunc, issuer, audience string, slashOptional bool, now func() time.Time) (Identity, error) {
+	same := func(got, want string) bool {
+		return got == want || slashOptional && strings.TrimRight(got, "/") == strings.TrimRight(want, "/")
+	}
 	if len(token) > MaxTokenBytes {
 		return Identity{}, errLongToken
 	}
@@ -38,10 +42,10 @@ func parse(p *jwt.Parser, token string, key jwt.Keyfunc, issuer, audience string
 		}
 		return Identity{}, err
 	}
-	if issuer != "" && c.Issuer != issuer {
+	if issuer != "" && !same(c.Issuer, issuer) {
 		return Identity{}, fmt.Errorf("%w: received iss %q, expected %q", jwt.ErrTokenInvalidIssuer, clip(c.Issuer), issuer)
 	}
-	if audience != "" && !slices.Contains(c.Audience, audience) {
+	if audience != "" && !slices.ContainsFunc(c.Audience, func(a string) bool { return same(a, audience) }) {
 		return Identity{}, fmt.Errorf("%w: received aud %q, expected %q among them", jwt.ErrTokenInvalidAudience, clipAll(c.Audience), audience)
 	}
 	if err := checkSubject(c.Subject); err != nil {
