@@ -28,7 +28,7 @@ var JWKSMethods = []string{"EdDSA", "ES256", "ES512", "RS256", "PS256"}
 // Defaults of JWKSConfig's intervals.
 const (
 	DefaultJWKSRefresh     = 10 * time.Minute
-	DefaultJWKSRefetch     = 10 * time.Second
+	DefaultJWKSRefetch     = time.Second
 	DefaultJWKSRetry       = 5 * time.Second
 	DefaultJWKSHTTPTimeout = 5 * time.Second
 )
@@ -213,8 +213,11 @@ func (j *JWKS) keyfunc(ctx context.Context) jwt.Keyfunc {
 			return nil, errNoKID
 		}
 		jwk, err := j.store.KeyRead(ctx, kid)
-		if errors.Is(err, jwkset.ErrKeyNotFound) && j.refetch.Allow() {
-			jwk, err = j.client.KeyRead(ctx, kid) // fetches the set, within ctx
+		if errors.Is(err, jwkset.ErrKeyNotFound) && j.awaitRefetch(ctx) {
+			// Another request's fetch may have brought it meanwhile.
+			if jwk, err = j.store.KeyRead(ctx, kid); errors.Is(err, jwkset.ErrKeyNotFound) {
+				jwk, err = j.client.KeyRead(ctx, kid) // fetches the set, within ctx
+			}
 		}
 		if err != nil {
 			if !j.store.loaded.Load() {
@@ -232,6 +235,20 @@ func (j *JWKS) keyfunc(ctx context.Context) jwt.Keyfunc {
 		}
 		return j.kf.KeyfuncCtx(ctx)(t)
 	}
+}
+
+// maxRefetchWait bounds how long a token with an unknown kid waits for its
+// turn to fetch the set: a new key after a rotation is fetched within a
+// second or two even while others send unknown kids, and a flood of them is
+// refused at once rather than queued.
+const maxRefetchWait = 2 * time.Second
+
+// awaitRefetch waits, within ctx and maxRefetchWait, for the limiter to
+// allow a fetch; rate.Limiter refuses at once a wait it cannot finish.
+func (j *JWKS) awaitRefetch(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, maxRefetchWait)
+	defer cancel()
+	return j.refetch.Wait(ctx) == nil
 }
 
 // algOf is the one algorithm a key is for: its alg, or when the set leaves

@@ -379,6 +379,22 @@ func TestJWKSConfusions(t *testing.T) {
 	}
 }
 
+// TestJWKSRotationAfterUnknownKID: a token naming an unknown kid just before
+// a rotation (an attacker's, or another app's) does not lock the new key
+// out: its token waits its turn for a fetch, well within its deadline.
+func TestJWKSRotationAfterUnknownKID(t *testing.T) {
+	a, b, stranger := newKey(t, "a", "EdDSA"), newKey(t, "b", "EdDSA"), newKey(t, "stranger", "EdDSA")
+	ks := newKeyServer(t, a)
+	j := newJWKS(t, ks, auth.JWKSConfig{Refresh: time.Hour}) // the default Refetch
+	if _, err := authenticate(j, stranger.sign(t, betterAuthClaims(nil))); !errors.Is(err, auth.ErrUnknownKID) {
+		t.Fatalf("a stranger's kid: %v", err)
+	}
+	ks.set(func(ks *keyServer) { ks.keys = []*testKey{a, b} })
+	if sub, err := authenticate(j, b.sign(t, betterAuthClaims(nil))); err != nil || sub != "alice" {
+		t.Errorf("the new key right after: %q, %v", sub, err)
+	}
+}
+
 func TestJWKSRotation(t *testing.T) {
 	a, b := newKey(t, "a", "EdDSA"), newKey(t, "b", "EdDSA")
 	ks := newKeyServer(t, a)
