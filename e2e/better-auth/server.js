@@ -9,6 +9,8 @@
 //   JWKS_ROTATION_INTERVAL     optional, seconds: jwks.rotationInterval (off by default)
 //   JWKS_GRACE_PERIOD          optional, seconds: jwks.gracePeriod (30 days by default)
 //   BASE_URL_TRAILING_SLASH=1  configure baseURL with a trailing slash (to see what iss/aud become)
+//   API_SECRET                 optional: also serve GET /api/token, the README's route for the
+//                              API's shared-secret mode, signing HS256 tokens with this secret
 //
 // baseURL is http://127.0.0.1:<port>, the port actually bound; once
 // listening it prints one line, "better-auth listening on <baseURL>".
@@ -18,6 +20,7 @@ import { betterAuth } from 'better-auth';
 import { memoryAdapter } from 'better-auth/adapters/memory';
 import { toNodeHandler } from 'better-auth/node';
 import { jwt } from 'better-auth/plugins/jwt';
+import { SignJWT } from 'jose';
 
 const secret = process.env.BETTER_AUTH_SECRET;
 if (!secret) {
@@ -60,9 +63,33 @@ server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
     rateLimit: { enabled: false },
     telemetry: { enabled: false },
   });
-  handle = toNodeHandler(auth);
+  const betterAuthHandler = toNodeHandler(auth);
+  const apiSecret = process.env.API_SECRET;
+  handle = apiSecret
+    ? (req, res) => (req.url === '/api/token' ? readmeTokenRoute(auth, apiSecret, req, res) : betterAuthHandler(req, res))
+    : betterAuthHandler;
   console.log(`better-auth listening on ${baseURL}`);
 });
+
+// readmeTokenRoute is the README's shared-secret route, as written there:
+// read the Better Auth session, sign an HS256 token for its user.
+async function readmeTokenRoute(auth, apiSecret, req, res) {
+  const secret = new TextEncoder().encode(apiSecret); // the same string as the API's
+  const session = await auth.api.getSession({ headers: new Headers(req.headers) });
+  if (!session) {
+    res.statusCode = 401;
+    res.end();
+    return;
+  }
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(session.user.id)
+    .setIssuedAt()
+    .setExpirationTime('15m')
+    .sign(secret);
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ token }));
+}
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
