@@ -260,16 +260,16 @@ func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if cfg.AuthURL != "" {
+		return fmt.Errorf("token: BETTER_AUTH_URL is set, so this server takes only tokens Better Auth signs (JWKS mode) and cannot make one; "+
+			"sign in through Better Auth and fetch GET %s/api/auth/token with the session cookie (the answer is {\"token\": ...}), "+
+			"or take the set-auth-jwt header of GET %s/api/auth/get-session", strings.TrimRight(cfg.AuthURL, "/"), strings.TrimRight(cfg.AuthURL, "/"))
+	}
 	if strings.TrimSpace(*sub) == "" {
 		return errors.New("token: --sub is required")
 	}
 	if *ttl <= 0 {
 		return errors.New("token: --ttl must be positive")
-	}
-	if cfg.AuthURL != "" {
-		return fmt.Errorf("token: BETTER_AUTH_URL is set, so this server takes only tokens Better Auth signs (JWKS mode) and cannot make one; "+
-			"sign in through Better Auth and fetch GET %s/api/auth/token with the session cookie (the answer is {\"token\": ...}), "+
-			"or take the set-auth-jwt header of GET %s/api/auth/get-session", strings.TrimRight(cfg.AuthURL, "/"), strings.TrimRight(cfg.AuthURL, "/"))
 	}
 	if len(cfg.Auth.Secret) == 0 {
 		return errors.New("token: BETTER_AUTH_SECRET is not set; a token needs the secret the server verifies with")

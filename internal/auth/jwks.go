@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,13 @@ type JWKS struct {
 	parser  *jwt.Parser
 	refetch *rate.Limiter
 	now     func() time.Time
+	// ctx lives as long as the key set; fetches for unknown kids run
+	// under it, not under the request that asked.
+	ctx context.Context
+	// mu guards fetching: the channel of the fetch in flight, closed when
+	// it ends, so that the requests waiting on one new kid share one fetch.
+	mu       sync.Mutex
+	fetching chan struct{}
 }
 
 // NewJWKS fetches the key set once (waiting at most HTTPTimeout; failing
@@ -122,7 +130,14 @@ func NewJWKS(ctx context.Context, cfg JWKSConfig) (*JWKS, error) {
 		// request back.
 		refetch: rate.NewLimiter(rate.Every(cfg.Refetch), 1),
 		now:     time.Now,
+		ctx:     ctx,
 	}
+	// Better Auth's key sets are a few KB: a larger answer is refused
+	// rather than decoded into memory.
+	client := *cfg.Client
+	client.Transport = limitedBody{next: cfg.Client.Transport, max: maxJWKSBytes}
+	cfg.Client = &client
+	j.cfg.Client = &client
 	logFailure := func(ctx context.Context, err error) {
 		cfg.Logger.WarnContext(ctx, "auth: fetching the JWKS failed; keys already loaded stay in use",
 			"url", cfg.URL, "error", err, "loaded", j.store.loaded.Load())
@@ -213,11 +228,9 @@ func (j *JWKS) keyfunc(ctx context.Context) jwt.Keyfunc {
 			return nil, errNoKID
 		}
 		jwk, err := j.store.KeyRead(ctx, kid)
-		if errors.Is(err, jwkset.ErrKeyNotFound) && j.awaitRefetch(ctx) {
-			// Another request's fetch may have brought it meanwhile.
-			if jwk, err = j.store.KeyRead(ctx, kid); errors.Is(err, jwkset.ErrKeyNotFound) {
-				jwk, err = j.client.KeyRead(ctx, kid) // fetches the set, within ctx
-			}
+		if errors.Is(err, jwkset.ErrKeyNotFound) {
+			j.awaitFetch(ctx)
+			jwk, err = j.store.KeyRead(ctx, kid)
 		}
 		if err != nil {
 			if !j.store.loaded.Load() {
@@ -237,18 +250,78 @@ func (j *JWKS) keyfunc(ctx context.Context) jwt.Keyfunc {
 	}
 }
 
-// maxRefetchWait bounds how long a token with an unknown kid waits for its
-// turn to fetch the set: a new key after a rotation is fetched within a
-// second or two even while others send unknown kids, and a flood of them is
-// refused at once rather than queued.
+// maxRefetchWait bounds how long a token with an unknown kid waits for the
+// set to be fetched again, whatever its own deadline: a new key after a
+// rotation arrives within a second or two, and nothing waits longer.
 const maxRefetchWait = 2 * time.Second
 
-// awaitRefetch waits, within ctx and maxRefetchWait, for the limiter to
-// allow a fetch; rate.Limiter refuses at once a wait it cannot finish.
-func (j *JWKS) awaitRefetch(ctx context.Context) bool {
+// maxJWKSBytes bounds a key set's answer.
+const maxJWKSBytes = 1 << 20
+
+// awaitFetch waits, at most maxRefetchWait and within ctx, for a fetch of
+// the set. Every request waiting on an unknown kid shares one fetch, the one
+// in flight or the next the limiter allows (at most one every Refetch,
+// however many unknown kids arrive); a request that cannot see it end in
+// time does not wait at all.
+func (j *JWKS) awaitFetch(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, maxRefetchWait)
 	defer cancel()
-	return j.refetch.Wait(ctx) == nil
+	j.mu.Lock()
+	done := j.fetching
+	if done == nil {
+		r := j.refetch.Reserve()
+		delay := r.Delay()
+		if deadline, _ := ctx.Deadline(); time.Until(deadline) < delay {
+			r.Cancel()
+			j.mu.Unlock()
+			return
+		}
+		done = make(chan struct{})
+		j.fetching = done
+		go j.fetch(delay, done)
+	}
+	j.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// fetch refreshes the set after delay, then closes done.
+func (j *JWKS) fetch(delay time.Duration, done chan struct{}) {
+	defer func() {
+		j.mu.Lock()
+		j.fetching = nil
+		j.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-time.After(delay):
+	case <-j.ctx.Done():
+		return
+	}
+	ctx, cancel := context.WithTimeout(j.ctx, j.cfg.HTTPTimeout)
+	defer cancel()
+	// A kid no key has: the client then refreshes the whole set.
+	_, _ = j.client.KeyRead(ctx, "\x00refresh")
+}
+
+// limitedBody refuses answers over max bytes.
+type limitedBody struct {
+	next http.RoundTripper
+	max  int64
+}
+
+func (l limitedBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	next := l.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	res, err := next.RoundTrip(r)
+	if err == nil {
+		res.Body = http.MaxBytesReader(nil, res.Body, l.max)
+	}
+	return res, err
 }
 
 // algOf is the one algorithm a key is for: its alg, or when the set leaves

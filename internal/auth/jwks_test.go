@@ -12,10 +12,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -586,5 +588,84 @@ func TestJWKSRefusalsLogged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJWKSRotationBurst: requests arriving together with a just-rotated kid
+// share one fetch and all get in; none is refused for coming second.
+func TestJWKSRotationBurst(t *testing.T) {
+	a, b := newKey(t, "a", "EdDSA"), newKey(t, "b", "EdDSA")
+	ks := newKeyServer(t, a)
+	j := newJWKS(t, ks, auth.JWKSConfig{Refresh: time.Hour})
+	ks.set(func(ks *keyServer) { ks.keys = []*testKey{a, b} })
+	tok := b.sign(t, betterAuthClaims(nil))
+	before := ks.hits.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := authenticate(j, tok)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a request of the burst: %v", err)
+		}
+	}
+	if n := ks.hits.Load() - before; n > 2 {
+		t.Errorf("%d fetches for one new kid", n)
+	}
+}
+
+// TestJWKSBoundedWait: a request with no deadline of its own (the auth
+// middleware runs before the request's) waits at most about two seconds
+// on a key set endpoint that never answers.
+func TestJWKSBoundedWait(t *testing.T) {
+	a := newKey(t, "a", "EdDSA")
+	ks := newKeyServer(t, a)
+	j := newJWKS(t, ks, auth.JWKSConfig{Refresh: time.Hour})
+	ks.set(func(ks *keyServer) { ks.slow = true })
+	stranger := newKey(t, "stranger", "EdDSA")
+	start := time.Now()
+	if _, err := authenticate(j, stranger.sign(t, betterAuthClaims(nil))); !errors.Is(err, auth.ErrUnknownKID) {
+		t.Errorf("unknown kid: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second { // generous: it was 7 s
+		t.Errorf("waited %v", took)
+	}
+}
+
+// TestJWKSLargeSetRefused: a key set answer over a megabyte is refused, not
+// decoded into memory.
+func TestJWKSLargeSetRefused(t *testing.T) {
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","alg":"EdDSA","kid":"`)
+		chunk := strings.Repeat("k", 1<<16)
+		for range 64 { // 4 MiB
+			fmt.Fprint(w, chunk)
+		}
+		fmt.Fprint(w, `"}]}`)
+	}))
+	t.Cleanup(huge.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	j, err := auth.NewJWKS(ctx, auth.JWKSConfig{URL: huge.URL, Issuer: authURL, Audience: authURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth.Ready(j) == nil {
+		t.Error("a 4 MiB key set was loaded")
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("reading it allocated %d MB", n>>20)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -30,7 +31,7 @@ func parserOptions(methods []string, now func() time.Time) []jwt.ParserOption {
 // say what was received and what was expected.
 func parse(p *jwt.Parser, token string, key jwt.Keyfunc, issuer, audience string, slashOptional bool, now func() time.Time) (Identity, error) {
 	same := func(got, want string) bool {
-		return got == want || slashOptional && strings.TrimRight(got, "/") == strings.TrimRight(want, "/")
+		return got == want || slashOptional && strings.TrimSuffix(got, "/") == strings.TrimSuffix(want, "/")
 	}
 	if len(token) > MaxTokenBytes {
 		return Identity{}, errLongToken
@@ -58,10 +59,14 @@ func parse(p *jwt.Parser, token string, key jwt.Keyfunc, issuer, audience string
 // token, but a log line has no use for kilobytes of it.
 func clip(s string) string {
 	const max = 200
-	if len(s) > max {
-		return s[:max] + "…"
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func clipAll(ss []string) []string {
