@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -358,12 +359,36 @@ type watchedStore struct {
 	gen    atomic.Uint64
 }
 
-// KeyReplaceAll stores a freshly fetched set.
+// KeyReplaceAll stores a freshly fetched set. The generation moves only
+// when a key was withdrawn or changed: tokens verified before stay good
+// when the set merely gained a key or came back the same.
 func (w *watchedStore) KeyReplaceAll(ctx context.Context, keys []jwkset.JWK) error {
+	old, err := w.MemoryJWKSet.KeyReadAll(ctx)
+	if err != nil {
+		return err
+	}
 	if err := w.MemoryJWKSet.KeyReplaceAll(ctx, keys); err != nil {
 		return err
 	}
-	w.gen.Add(1)
+	if withdrawn(old, keys) {
+		w.gen.Add(1)
+	}
 	w.loaded.Store(true)
 	return nil
+}
+
+// withdrawn reports whether a key of old is missing from now or differs.
+func withdrawn(old, now []jwkset.JWK) bool {
+	kept := make(map[string]string, len(now))
+	for _, k := range now {
+		b, _ := json.Marshal(k.Marshal())
+		kept[k.Marshal().KID] = string(b)
+	}
+	for _, k := range old {
+		b, _ := json.Marshal(k.Marshal())
+		if s, ok := kept[k.Marshal().KID]; !ok || s != string(b) {
+			return true
+		}
+	}
+	return false
 }
