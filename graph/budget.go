@@ -76,8 +76,8 @@ type beforeAPQ struct{ *budget }
 func (beforeAPQ) ExtensionName() string { return "BudgetBeforeAPQ" }
 
 func (b beforeAPQ) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
-	if p.Query == "" {
-		return nil
+	if p.Query == "" || p.Extensions["persistedQuery"] == nil {
+		return nil // APQ keeps nothing: the budget after it measures the text once
 	}
 	_, err := b.shapeOf(p.Query)
 	return err
