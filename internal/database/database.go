@@ -15,6 +15,8 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -130,6 +132,12 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 			return nil, err
 		}
 		cfg.ConnConfig.DefaultQueryExecMode = mode
+	}
+	// A request whose context ends (deadline, client gone) asks PostgreSQL
+	// to cancel its statement, keeping the connection usable; only a
+	// server that does not answer that within a second loses it.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second}
 	}
 	// pgxpool pings a connection that sat idle for over a second before
 	// handing it out: the pre-ping the seed design asks for.
