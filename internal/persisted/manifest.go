@@ -251,6 +251,11 @@ func (p parser) object(dec *json.Decoder, what string) ([]member, error) {
 			}
 			continue
 		}
+		if len(ms) == MaxDocuments {
+			// Only a flat map has this many keys, and it would be over the
+			// documents bound; stop before holding millions of members.
+			return nil, p.errorf("%s: more than %d keys", what, MaxDocuments)
+		}
 		seen[key] = len(ms)
 		ms = append(ms, member{key, raw})
 	}

@@ -401,6 +401,9 @@ func TestLoadRefuses(t *testing.T) {
 			[]string{big}, []string{big + ": larger than 64 MiB"}},
 		{"more than 100,000 documents across files",
 			[]string{many1, many2}, []string{many2 + ": more than 100000 documents"}},
+		{"more than 100,000 documents in one file",
+			[]string{writeFile(t, tmp, "huge.json", flatMap("one", MaxDocuments+1))},
+			[]string{"huge.json: the manifest: more than 100000 keys"}},
 		{"a broken manifest names its file",
 			[]string{writeFile(t, tmp, "broken.json", `{"c1": 1}`)}, []string{"broken.json: operation id c1"}},
 	}
