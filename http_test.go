@@ -113,7 +113,9 @@ func TestOtherTransportsDeclined(t *testing.T) {
 			t.Errorf("%s: status %d: %s", tc.name, res.Status, res.Body)
 		}
 	}
-	var out struct{ Typename string `json:"__typename"` }
+	var out struct {
+		Typename string `json:"__typename"`
+	}
 	a.raw("GET", q, nil, urql).decode(t, &out)
 	if out.Typename != "Query" {
 		t.Errorf("urql's Accept: %+v", out)
