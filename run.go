@@ -162,32 +162,40 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	}
 
 	docs := graph.NewDocuments(cfg.Limits)
+	// SIGHUP reloads the manifests; without any, it is logged rather than
+	// left to end the process.
+	reload := func(string) { logger.Info("SIGHUP: no PERSISTED_DOCUMENTS to reload") }
 	if len(cfg.Documents) > 0 {
 		if err := loadDocuments(docs, cfg.Documents); err != nil {
 			return err
 		}
 		logger.Info("persisted documents loaded", "documents", docs.Len(), "mode", cfg.DocumentsMode, "paths", cfg.Documents)
-		reload := reloader(logger, docs, cfg.Documents)
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-hup:
-					reload("SIGHUP")
-				case <-ctx.Done():
-					return
-				}
+		reload = reloader(logger, docs, cfg.Documents)
+	}
+	// Both reloaders stop when serve returns, whatever the reason.
+	reloadCtx, stopReloading := context.WithCancel(ctx)
+	defer stopReloading()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				reload("SIGHUP")
+			case <-reloadCtx.Done():
+				return
 			}
-		}()
-		watched, err := persisted.Watch(ctx, cfg.Documents, documentsSettle, func() { reload("files changed") }, func(err error) {
+		}
+	}()
+	if len(cfg.Documents) > 0 {
+		watched, err := persisted.Watch(reloadCtx, cfg.Documents, documentsSettle, func() { reload("files changed") }, func(err error) {
 			logger.Warn("persisted documents: watching the files", "error", err)
 		})
 		if err != nil {
 			logger.Warn("persisted documents: not watching the files; reload with SIGHUP", "error", err)
 		} else {
-			defer func() { <-watched }()
+			defer func() { stopReloading(); <-watched }()
 		}
 	}
 

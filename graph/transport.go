@@ -87,7 +87,9 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 				fail(http.StatusRequestEntityTooLarge, gqlerr.LimitError(gqlerr.RequestTooLarge, int(tooLarge.Limit),
 					fmt.Sprintf("the request body is larger than %d bytes", tooLarge.Limit)))
 			}
-			if r.ContentLength > tooLarge.Limit {
+			// A client that sent Expect: 100-continue waits for this answer
+			// before sending the body: nothing to drain.
+			if r.ContentLength > tooLarge.Limit && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 				answerThenDrain(w, r, answer)
 			} else {
 				answer()
