@@ -31,7 +31,7 @@ type api struct {
 
 func newAPI(t testing.TB, db *database.DB) *api {
 	t.Helper()
-	return newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Introspection: true}})
+	return newAPIWith(t, db, serverOptions{GraphiQL: true, GraphQL: graph.Options{Introspection: true}})
 }
 
 // newAPIWith is newAPI with options (a tracer, say).

@@ -37,8 +37,16 @@ type config struct {
 	// Limits bound each request (graph.DefaultLimits unless overridden).
 	Limits graph.Limits
 	// Introspection answers __schema and __type: on in development, off
-	// in production unless GRAPHQL_INTROSPECTION says otherwise.
+	// in production and with PERSISTED_DOCUMENTS_MODE=only, unless
+	// GRAPHQL_INTROSPECTION says otherwise.
 	Introspection bool
+	// GraphiQL serves the GraphiQL page: on in development, off in
+	// production unless GRAPHIQL says otherwise.
+	GraphiQL bool
+	// Documents name the persisted-document manifests (files, or
+	// directories of *.json files); DocumentsMode is how they are taken.
+	Documents     []string
+	DocumentsMode graph.Mode
 }
 
 // limitVars names the variable that overrides each request limit.
@@ -157,7 +165,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("APP_ENV=%q is not development or production", appEnv))
 	}
-	c.Introspection = boolean("GRAPHQL_INTROSPECTION", !c.Production)
+	for p := range strings.SplitSeq(env("PERSISTED_DOCUMENTS", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.Documents = append(c.Documents, p)
+		}
+	}
+	mode, err := graph.ParseMode(env("PERSISTED_DOCUMENTS_MODE", ""))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.DocumentsMode = mode
+	switch {
+	case mode == graph.ModeOnly && len(c.Documents) == 0:
+		errs = append(errs, errors.New("PERSISTED_DOCUMENTS_MODE=only needs PERSISTED_DOCUMENTS: the manifests of the operations to run"))
+	case mode == graph.ModeOff && len(c.Documents) > 0:
+		errs = append(errs, errors.New("PERSISTED_DOCUMENTS is set but PERSISTED_DOCUMENTS_MODE=off would never run them: unset one"))
+	}
+	c.Introspection = boolean("GRAPHQL_INTROSPECTION", !c.Production && mode != graph.ModeOnly)
+	c.GraphiQL = boolean("GRAPHIQL", !c.Production)
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q is not a port number", c.Port))
 	}

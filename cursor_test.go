@@ -201,7 +201,7 @@ func TestIntInput(t *testing.T) {
 		for _, v := range []string{`1.5`, `1.0`, `1e2`, `1e400`, `9223372036854775808`, `true`} {
 			t.Run("named in the message: "+v, func(t *testing.T) {
 				res := a.raw("POST", "/query", strings.NewReader(`{"query": `+quote(q)+`, "variables": {"first": `+v+`}}`), header(alice, "application/json"))
-				if e := res.onlyError(t); e.code() != gqlerr.BadUserInput || !strings.Contains(e.Message, v) || string(res.Data) != "null" {
+				if e := res.onlyError(t); e.code() != gqlerr.BadUserInput || !strings.Contains(e.Message, v) || res.Data != nil {
 					t.Errorf("got %s", res.Body)
 				}
 			})

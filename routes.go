@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,14 +9,14 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 	"github.com/rs/cors"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
-	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/playground"
 	"github.com/taskapi/server/internal/telemetry"
 )
@@ -30,22 +29,33 @@ type serverOptions struct {
 	DevToken string
 	// Tracer, when set, receives a span per operation and per resolver.
 	Tracer trace.TracerProvider
-	// GraphQL holds the request limits and whether introspection is on;
-	// its Extensions are filled in here.
+	// GraphQL holds the request limits, the persisted documents and
+	// whether introspection is on; its Auth and Extensions are filled in
+	// here.
 	GraphQL graph.Options
+	// GraphiQL serves the GraphiQL page at /.
+	GraphiQL bool
 }
 
 // newServer returns the whole HTTP surface.
 func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, opts serverOptions) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, db, authn, telemetry.NewMetrics(db.SQL), opts)
-	h := telemetry.AccessLog(logger, mux)
+	// Answers of a kilobyte or more are compressed for clients that ask:
+	// zstd or gzip at their fastest levels, which cost less CPU than
+	// sending the bytes saves on a mobile link.
+	compress, err := gzhttp.NewWrapper(gzhttp.MinSize(gzhttp.DefaultMinSize), gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		panic("gzhttp: " + err.Error()) // the options are constants
+	}
+	h := telemetry.AccessLog(logger, compress(mux))
 	if len(opts.CORSOrigins) > 0 {
 		// Preflight requests are answered here, before auth sees them.
 		h = cors.New(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version",
+				"Apollo-Require-Preflight", "X-Apollo-Operation-Name"},
 			ExposedHeaders: []string{"WWW-Authenticate", "Retry-After"},
 			MaxAge:         600,
 		}).Handler(h)
@@ -55,17 +65,19 @@ func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, o
 
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn auth.Authenticator, metrics *telemetry.Metrics, opts serverOptions) {
 	gql := opts.GraphQL
-	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL()}
+	gql.Auth = authn
+	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL(graph.DocumentName)}
 	if opts.Tracer != nil {
 		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))
 	}
-	api := metrics.Instrument("/query", auth.Middleware(authn, logger)(graph.NewHandler(logger, db.Client, gql)))
-	// One route for every method, so anything but GET and POST gets the same
-	// coded 405, HEAD included (a GET pattern would take HEAD).
-	mux.Handle("/query", onlyGetPost(api))
+	// One route for every method: graph.NewHandler owns the whole of
+	// /query's answers, 405 and 401 included.
+	mux.Handle("/query", metrics.Instrument("/query", graph.NewHandler(logger, db.Client, gql)))
 	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("GET /{$}", loopbackOr(playground.Handler(opts.DevToken), playground.Handler("")))
-	mux.Handle("GET "+playground.AssetsPath, playground.Assets())
+	if opts.GraphiQL {
+		mux.Handle("GET /{$}", loopbackOr(playground.Handler(opts.DevToken), playground.Handler("")))
+		mux.Handle("GET "+playground.AssetsPath, playground.Assets())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -82,23 +94,6 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn a
 			return
 		}
 		w.Write([]byte("ok\n"))
-	})
-}
-
-// onlyGetPost answers 405 to any method but GET and POST.
-func onlyGetPost(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodPost {
-			next.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Allow", "GET, POST")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{{
-			Message:    "send GraphQL requests with GET (queries) or POST",
-			Extensions: map[string]any{"code": gqlerr.ValidationFailed},
-		}}})
 	})
 }
 

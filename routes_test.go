@@ -29,9 +29,9 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("/metrics: status %d", res.Status)
 	}
 	for _, want := range []string{
-		`tasks_graphql_operations_total{outcome="ok",type="mutation"} 1`,
-		`tasks_graphql_operations_total{outcome="ok",type="query"} 1`,
-		`tasks_graphql_operations_total{outcome="NOT_FOUND",type="query"} 1`,
+		`tasks_graphql_operations_total{document="free-form",outcome="ok",type="mutation"} 1`,
+		`tasks_graphql_operations_total{document="free-form",outcome="ok",type="query"} 1`,
+		`tasks_graphql_operations_total{document="free-form",outcome="NOT_FOUND",type="query"} 1`,
 		`tasks_http_request_duration_seconds_count{code="200",method="post",route="/query"} 3`,
 		`tasks_http_request_duration_seconds_count{code="401",method="post",route="/query"} 1`,
 		`go_sql_max_open_connections{db_name="tasks"} 1`,
@@ -92,7 +92,7 @@ func TestCORS(t *testing.T) {
 func TestDevTokenOnlyForThisMachine(t *testing.T) {
 	db := testdb.Open(t, dialect.SQLite)
 	const tok = "dev-token-for-the-page"
-	h, _ := testHandler(t, db, io.Discard, serverOptions{DevToken: tok})
+	h, _ := testHandler(t, db, io.Discard, serverOptions{GraphiQL: true, DevToken: tok})
 	for _, c := range []struct {
 		addr, host string
 		want       bool

@@ -11,8 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -20,6 +24,7 @@ import (
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/persisted"
 	"github.com/taskapi/server/internal/telemetry"
 	"github.com/taskapi/server/migrate"
 
@@ -39,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		args = nil
 	}
 	switch cmd {
-	case "serve", "migrate", "token":
+	case "serve", "migrate", "token", "documents":
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -56,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrateCmd(ctx, cfg, stdout)
 	case "token":
 		return tokenCmd(cfg, args, stdout, stderr)
+	case "documents":
+		return documentsCmd(cfg, args, stdout, stderr)
 	}
 	if getenv("GOGC") == "" {
 		// A request allocates ~100 KB that dies with it, and the live heap
@@ -72,6 +79,9 @@ const usage = `usage:
   server migrate    apply pending database migrations and exit
   server token --sub USER [--ttl 1h]
                     print a token for USER signed with BETTER_AUTH_SECRET
+  server documents check FILE...
+                    check persisted-document manifests against this
+                    server's schema and limits, and print their ids
 `
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
@@ -151,6 +161,36 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		return fmt.Errorf("the database lacks %d migration(s) and MIGRATE_ON_START=false: run the migrate command first", n)
 	}
 
+	docs := graph.NewDocuments(cfg.Limits)
+	if len(cfg.Documents) > 0 {
+		if err := loadDocuments(docs, cfg.Documents); err != nil {
+			return err
+		}
+		logger.Info("persisted documents loaded", "documents", docs.Len(), "mode", cfg.DocumentsMode, "paths", cfg.Documents)
+		reload := reloader(logger, docs, cfg.Documents)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					reload("SIGHUP")
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		watched, err := persisted.Watch(ctx, cfg.Documents, documentsSettle, func() { reload("files changed") }, func(err error) {
+			logger.Warn("persisted documents: watching the files", "error", err)
+		})
+		if err != nil {
+			logger.Warn("persisted documents: not watching the files; reload with SIGHUP", "error", err)
+		} else {
+			defer func() { <-watched }()
+		}
+	}
+
 	ln, err := net.Listen("tcp", ":"+cfg.Port)
 	if err != nil {
 		return fmt.Errorf("listening on port %s: %w", cfg.Port, err)
@@ -171,7 +211,13 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			CORSOrigins: cfg.CORSOrigins,
 			DevToken:    devToken,
 			Tracer:      tracer,
-			GraphQL:     graph.Options{Limits: cfg.Limits, Introspection: cfg.Introspection},
+			GraphiQL:    cfg.GraphiQL,
+			GraphQL: graph.Options{
+				Limits:        cfg.Limits,
+				Introspection: cfg.Introspection,
+				Documents:     docs,
+				Mode:          cfg.DocumentsMode,
+			},
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		// A body arrives within the request's deadline, and the answer,
@@ -192,7 +238,8 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		logger.Warn("serving pprof on DEBUG_ADDR; keep it off public networks", "addr", dbg.Addr().String())
 	}
 	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tp != nil,
-		"introspection", cfg.Introspection, "request_timeout", cfg.Limits.Timeout.String())
+		"introspection", cfg.Introspection, "graphiql", cfg.GraphiQL, "persisted_documents", cfg.DocumentsMode,
+		"request_timeout", cfg.Limits.Timeout.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -283,5 +330,56 @@ func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// documentsSettle is how long the manifests must stay unchanged before a
+// reload: a release copies several files.
+const documentsSettle = 500 * time.Millisecond
+
+// loadDocuments reads the manifests paths name into docs, or leaves docs
+// as they were.
+func loadDocuments(docs *graph.Documents, paths []string) error {
+	list, err := persisted.Load(paths)
+	if err != nil {
+		return err
+	}
+	if err := docs.Load(list); err != nil {
+		return fmt.Errorf("persisted documents: %w", err)
+	}
+	return nil
+}
+
+// reloader returns the reload of docs, one at a time: a bad new set is
+// logged and the set in use stays.
+func reloader(logger *slog.Logger, docs *graph.Documents, paths []string) func(trigger string) {
+	var mu sync.Mutex
+	return func(trigger string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := loadDocuments(docs, paths); err != nil {
+			logger.Error("persisted documents: reload refused; the previous set stays", "trigger", trigger, "documents", docs.Len(), "error", err)
+			return
+		}
+		logger.Info("persisted documents loaded", "trigger", trigger, "documents", docs.Len())
+	}
+}
+
+func documentsCmd(cfg config, args []string, stdout, stderr io.Writer) error {
+	if len(args) < 2 || args[0] != "check" {
+		fmt.Fprint(stderr, usage)
+		return errors.New("documents: usage: server documents check FILE...")
+	}
+	list, err := persisted.Load(args[1:])
+	if err != nil {
+		return err
+	}
+	if err := graph.NewDocuments(cfg.Limits).Check(list); err != nil {
+		return fmt.Errorf("persisted documents: %w", err)
+	}
+	for _, d := range list {
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", d.ID, d.Type, d.Name, d.Source)
+	}
+	fmt.Fprintf(stdout, "%d documents: each parses, validates against this server's schema and is within its limits\n", len(list))
 	return nil
 }

@@ -57,7 +57,10 @@ func (*budget) ExtensionName() string                   { return budgetStats }
 func (*budget) Validate(graphql.ExecutableSchema) error { return nil }
 
 // shapeOf returns the cached shape of query, measuring it on a miss.
-func (b *budget) shapeOf(query string) (*shape, *gqlerror.Error) {
+func (b *budget) shapeOf(ctx context.Context, query string) (*shape, *gqlerror.Error) {
+	if k := knownFor(ctx, query); k != nil {
+		return k.shape, nil
+	}
 	s, ok := b.shapes.GetIfPresent(query)
 	if !ok {
 		var err *gqlerror.Error
@@ -75,24 +78,24 @@ type beforeAPQ struct{ *budget }
 
 func (beforeAPQ) ExtensionName() string { return "BudgetBeforeAPQ" }
 
-func (b beforeAPQ) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+func (b beforeAPQ) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
 	if p.Query == "" || p.Extensions["persistedQuery"] == nil {
 		return nil // APQ keeps nothing: the budget after it measures the text once
 	}
-	_, err := b.shapeOf(p.Query)
+	_, err := b.shapeOf(ctx, p.Query)
 	return err
 }
 
 var _ graphql.OperationParameterMutator = beforeAPQ{}
 
-func (b *budget) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+func (b *budget) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
 	if len(p.OperationName) > b.lim.NameBytes {
 		return nameTooLong(b.lim) // gqlgen's answer would repeat it
 	}
 	if p.Query == "" {
 		return nil // gqlgen answers that there is no operation
 	}
-	s, err := b.shapeOf(p.Query)
+	s, err := b.shapeOf(ctx, p.Query)
 	if err != nil {
 		return err
 	}
@@ -173,18 +176,25 @@ func coerceBuiltin(t *ast.Type, v any) *gqlerror.Error {
 	return gqlErr
 }
 
-func (b *budget) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	e := estimateOf(oc.Operation, oc.Variables)
-	// Room for the errors too: as many as a response holds, each message
-	// cut at its bound, each path as deep as the depth limit allows.
-	e.bytes = satAdd(e.bytes, satMul(b.lim.Errors, maxMessageBytes+256+b.lim.Depth*(b.lim.NameBytes+8)))
-	if e.cost > b.lim.Cost {
-		return gqlerr.LimitError(gqlerr.ComplexityLimit, b.lim.Cost,
-			fmt.Sprintf("the operation costs %s; at most %d is allowed (each field 1, a page's edges times its size, each SQL statement %d, each scan of all your rows %d more)", count(e.cost), b.lim.Cost, StatementCost, ScanCost))
+func (b *budget) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if k := knownFor(ctx, oc.RawQuery); k != nil && k.checked[oc.Operation] {
+		return nil // its cost does not depend on variables: checked at load
 	}
-	if e.bytes > b.lim.ResponseBytes {
-		return gqlerr.LimitError(gqlerr.ResponseLimit, b.lim.ResponseBytes,
-			fmt.Sprintf("the answer could take %s bytes (each value at its longest, times its rows); at most %d are allowed: ask for fewer rows or fields", count(e.bytes), b.lim.ResponseBytes))
+	return b.lim.checkEstimate(estimateOf(oc.Operation, oc.Variables))
+}
+
+// checkEstimate refuses an estimate over the cost or answer-size limits.
+// The answer has room for errors too: as many as a response holds, each
+// message cut at its bound, each path as deep as the depth limit allows.
+func (lim Limits) checkEstimate(e estimate) *gqlerror.Error {
+	e.bytes = satAdd(e.bytes, satMul(lim.Errors, maxMessageBytes+256+lim.Depth*(lim.NameBytes+8)))
+	if e.cost > lim.Cost {
+		return gqlerr.LimitError(gqlerr.ComplexityLimit, lim.Cost,
+			fmt.Sprintf("the operation costs %s; at most %d is allowed (each field 1, a page's edges times its size, each SQL statement %d, each scan of all your rows %d more)", count(e.cost), lim.Cost, StatementCost, ScanCost))
+	}
+	if e.bytes > lim.ResponseBytes {
+		return gqlerr.LimitError(gqlerr.ResponseLimit, lim.ResponseBytes,
+			fmt.Sprintf("the answer could take %s bytes (each value at its longest, times its rows); at most %d are allowed: ask for fewer rows or fields", count(e.bytes), lim.ResponseBytes))
 	}
 	return nil
 }

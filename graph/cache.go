@@ -84,7 +84,10 @@ func astNodes(doc *ast.QueryDocument) int {
 	return n
 }
 
-func (d documentCache) Get(_ context.Context, query string) (*ast.QueryDocument, bool) {
+func (d documentCache) Get(ctx context.Context, query string) (*ast.QueryDocument, bool) {
+	if k := knownFor(ctx, query); k != nil {
+		return k.doc, true // validated at load
+	}
 	return d.c.GetIfPresent(query)
 }
 

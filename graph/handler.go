@@ -12,14 +12,23 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/ravilushqa/otelgqlgen"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/gqlerr"
 )
 
 // Options configure the GraphQL handler.
 type Options struct {
+	// Auth says who sends each request; required.
+	Auth auth.Authenticator
+	// Documents are the persisted documents clients may name by id; nil
+	// is an empty set.
+	Documents *Documents
+	// Mode is how persisted documents are taken; "" is ModeAllow.
+	Mode Mode
 	// Limits bound each request; the zero value means DefaultLimits.
 	Limits Limits
 	// Introspection answers __schema and __type, which GraphiQL and code
@@ -30,11 +39,31 @@ type Options struct {
 	Extensions []graphql.HandlerExtension
 }
 
-// NewHandler returns the GraphQL endpoint over client. It expects the
-// viewer in the request context (the auth middleware puts it there).
+// NewHandler returns /query: its whole HTTP contract, in the order a
+// request meets it.
+//
+//  1. Method: GET and POST; anything else is 405 (onlyGetPost).
+//  2. Who is asking: auth.Middleware answers 401 (503 before the signing
+//     keys are loaded) and puts the viewer in the context.
+//  3. Transports, in order: GraphQL over HTTP (httpTransport: POST, and
+//     GET for queries), then a coded refusal of the rest (WebSocket,
+//     server-sent events), where a subscription transport will go first.
+//  4. The document: httpTransport takes a persisted document's id
+//     (documentId, doc_id or APQ's extension) and holds the request to
+//     the Mode; APQ's per-user cache serves the hashes it does not know.
+//  5. The budget (budget.go): shape, input and cost, before anything runs.
+//  6. Error coding: the presenter codes what resolvers return,
+//     codeEveryError the rest; httpTransport picks the status from the
+//     response's media type.
 func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Handler {
 	if opts.Limits == (Limits{}) {
 		opts.Limits = DefaultLimits()
+	}
+	if opts.Mode == "" {
+		opts.Mode = ModeAllow
+	}
+	if opts.Documents == nil {
+		opts.Documents = NewDocuments(opts.Limits)
 	}
 	lim := opts.Limits
 	srv := handler.New(NewSchema(client))
@@ -48,7 +77,12 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 		}
 		srv.Use(ext)
 	}
-	srv.AddTransport(httpTransport{lim: lim})
+	if opts.Auth == nil {
+		panic("graph: NewHandler needs Options.Auth")
+	}
+	b := newBudget(lim, opts.Introspection)
+	srv.AddTransport(httpTransport{lim: lim, docs: opts.Documents, mode: opts.Mode, budget: b, introspection: opts.Introspection})
+	srv.AddTransport(unsupportedTransport{})
 	srv.SetQueryCache(newDocumentCache())
 	// A backstop: the budget counts tokens itself, before gqlgen parses.
 	srv.SetParserTokenLimit(2 * lim.Tokens)
@@ -57,9 +91,10 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
-	b := newBudget(lim, opts.Introspection)
-	srv.Use(beforeAPQ{b})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
+	if opts.Mode == ModeAllow {
+		srv.Use(beforeAPQ{b})
+		srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
+	}
 	// After APQ, which puts the text of a hash-only request in place.
 	srv.Use(b)
 	// gqlgen resolves a query's root fields at once: a few at a time, so
@@ -78,7 +113,24 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	})
 	srv.SetErrorPresenter(gqlerr.NewPresenter(logger))
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
-	return srv
+	return onlyGetPost(auth.Middleware(opts.Auth, logger)(srv))
+}
+
+// onlyGetPost answers 405 to any method but GET and POST, HEAD included.
+func onlyGetPost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", "GET, POST")
+		w.Header().Set("Content-Type", mediaJSON)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		writeRequestErrors(w, &graphql.Response{Errors: gqlerror.List{{
+			Message:    "send GraphQL requests with GET (queries) or POST",
+			Extensions: map[string]any{"code": gqlerr.ValidationFailed},
+		}}})
+	})
 }
 
 // atomicMutations lists the mutations that are atomic on their own: a create or a

@@ -18,6 +18,9 @@ import (
 type shape struct {
 	// introspection is set when the document asks for __schema or __type.
 	introspection bool
+	// data is set when the document asks for anything but introspection:
+	// a root field not named __*, or a fragment's field not named __*.
+	data bool
 	// uses counts each variable's uses once fragments are expanded.
 	uses map[string]int
 	// literal is what the argument values written in the document weigh
@@ -66,12 +69,18 @@ func (w weight) plus(o weight) weight {
 // Only a document within every bound goes on to validation, whose worst
 // case these bounds keep small.
 func measure(query string, lim Limits) (*shape, *gqlerror.Error) {
+	_, s, err := parseMeasured(query, lim)
+	return s, err
+}
+
+// parseMeasured is measure that keeps the parsed document too.
+func parseMeasured(query string, lim Limits) (*ast.QueryDocument, *shape, *gqlerror.Error) {
 	src := &ast.Source{Input: query}
 	if err := countTokens(src, lim); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkGraphQLText(query); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	doc, err := parser.ParseQuery(src)
 	if err != nil {
@@ -80,9 +89,10 @@ func measure(query string, lim Limits) (*shape, *gqlerror.Error) {
 			gqlErr = gqlerror.Errorf("%s", err)
 		}
 		errcode.Set(gqlErr, errcode.ParseFailed)
-		return nil, gqlErr
+		return nil, nil, gqlErr
 	}
-	return shapeOf(doc, lim)
+	s, gqlErr := shapeOf(doc, lim)
+	return doc, s, gqlErr
 }
 
 // countTokens refuses src when it has more than lim.Tokens tokens or a
@@ -118,9 +128,10 @@ type unit struct {
 	operation       bool
 	fragment        string // its name, for a fragment definition
 	fields, aliases int
-	top             int // fields at the unit's root, inline fragments' included
-	depth           int // deepest own selection; the unit's root is level 1
-	directives      int // the most at one place
+	top             int  // fields at the unit's root, inline fragments' included
+	data            bool // a field at the unit's root not named __*
+	depth           int  // deepest own selection; the unit's root is level 1
+	directives      int  // the most at one place
 	spreads         map[string]*spread
 	uses            map[string]int
 	literal         weight
@@ -148,6 +159,7 @@ func (u *unit) selections(set ast.SelectionSet, level int, top bool, introspecti
 			}
 			if top {
 				u.top++
+				u.data = u.data || !strings.HasPrefix(s.Name, "__")
 			}
 			if s.Name == "__schema" || s.Name == "__type" {
 				*introspection = true
@@ -233,6 +245,7 @@ func shapeOf(doc *ast.QueryDocument, lim Limits) (*shape, *gqlerror.Error) {
 		}
 		u.selections(op.SelectionSet, 1, true, &s.introspection)
 		u.operation = true
+		s.data = s.data || u.data
 		roots = append(roots, u)
 	}
 	frags := make(map[string]*unit, len(doc.Fragments))
@@ -241,6 +254,7 @@ func shapeOf(doc *ast.QueryDocument, lim Limits) (*shape, *gqlerror.Error) {
 		u.fragment = f.Name
 		u.directiveList(f.Directives)
 		u.selections(f.SelectionSet, 1, true, &s.introspection)
+		s.data = s.data || u.data
 		if _, dup := frags[f.Name]; !dup {
 			frags[f.Name] = u // spreads name the first; validation refuses the rest
 		}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -17,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/persisted"
 )
 
 const (
@@ -25,18 +27,29 @@ const (
 )
 
 // httpTransport is GraphQL over HTTP (https://graphql.github.io/graphql-over-http/):
-// POST with a JSON body, and GET for queries only. gqlgen's own GET answers a
+// POST with a JSON body, and GET for queries only, each naming its document
+// by its text or by a persisted document's id. gqlgen's own GET answers a
 // mutation with 406 and its POST lets body errors out uncoded; clients of
 // this API are promised 405 with Allow: POST and a code on every error.
-type httpTransport struct{ lim Limits }
+type httpTransport struct {
+	lim    Limits
+	docs   *Documents
+	mode   Mode
+	budget *budget
+	// introspection was turned on: in ModeOnly, a document that asks for
+	// nothing but introspection may run without being persisted.
+	introspection bool
+}
 
 var _ graphql.Transport = httpTransport{}
 
 // retryAfter is what a client is told to wait after a request timed out.
 const retryAfter = "5"
 
+// Supports takes GET and POST, but not a WebSocket upgrade nor a request
+// for server-sent events: those are subscription transports' to serve.
 func (httpTransport) Supports(r *http.Request) bool {
-	return r.Method == http.MethodGet || r.Method == http.MethodPost
+	return (r.Method == http.MethodGet || r.Method == http.MethodPost) && !webSocketUpgrade(r) && !eventStream(r)
 }
 
 func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
@@ -51,26 +64,34 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	// Task text is written into the JSON as is (no \u003c for <): no
 	// browser may read the body as anything but JSON.
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// fail answers a request error with status, whatever the media type.
 	fail := func(status int, err *gqlerror.Error) {
 		w.WriteHeader(status)
 		// Response interceptors expect an operation context, even an empty one.
 		errCtx := graphql.WithOperationContext(ctx, &graphql.OperationContext{})
-		writeResponse(w, exec.DispatchError(errCtx, gqlerror.List{err}))
+		writeRequestErrors(w, exec.DispatchError(errCtx, gqlerror.List{err}))
 	}
 
 	start := graphql.Now()
-	var params graphql.RawParams
+	var req request
 	var err error
 	if r.Method == http.MethodGet {
-		err = readGET(r, &params, t.lim)
+		err = readGET(r, &req, t.lim)
 	} else {
-		err = readPOST(w, r, &params, t.lim)
+		err = readPOST(w, r, &req, t.lim)
 	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			fail(http.StatusRequestEntityTooLarge, gqlerr.LimitError(gqlerr.RequestTooLarge, int(tooLarge.Limit),
-				fmt.Sprintf("the request body is larger than %d bytes", tooLarge.Limit)))
+			answer := func() {
+				fail(http.StatusRequestEntityTooLarge, gqlerr.LimitError(gqlerr.RequestTooLarge, int(tooLarge.Limit),
+					fmt.Sprintf("the request body is larger than %d bytes", tooLarge.Limit)))
+			}
+			if r.ContentLength > tooLarge.Limit {
+				answerThenDrain(w, r, answer)
+			} else {
+				answer()
+			}
 			return
 		}
 		var badText *gqlerror.Error
@@ -90,10 +111,35 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		fail(http.StatusBadRequest, badRequest(err.Error()))
 		return
 	}
+	params := &req.RawParams
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	// requestErrors answers errors found before execution: 400 in the
+	// newer media type, 200 in application/json, which older clients
+	// expect; never a data entry.
+	requestErrors := func(opCtx *graphql.OperationContext, errs gqlerror.List) {
+		for _, e := range errs {
+			if e.Extensions["code"] == nil {
+				// APQ's own complaints (bad hash, bad version) come uncoded.
+				e.Extensions = map[string]any{"code": gqlerr.ValidationFailed}
+			}
+		}
+		if media == mediaGraphQLResponse {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		writeRequestErrors(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
+	}
 
-	opCtx, errs := exec.CreateOperationContext(ctx, &params)
+	ctx, status, docErr := t.document(ctx, &req)
+	if docErr != nil {
+		if status != 0 {
+			fail(status, docErr)
+		} else {
+			requestErrors(&graphql.OperationContext{}, gqlerror.List{docErr})
+		}
+		return
+	}
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if ctx.Err() != nil {
 		w.Header().Set("Retry-After", retryAfter)
 		fail(http.StatusServiceUnavailable, gqlerr.TimeoutError())
@@ -107,16 +153,7 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		}}
 	}
 	if errs != nil {
-		for _, e := range errs {
-			if e.Extensions["code"] == nil {
-				// APQ's own complaints (bad hash, bad version) come uncoded.
-				e.Extensions = map[string]any{"code": gqlerr.ValidationFailed}
-			}
-		}
-		if media == mediaGraphQLResponse {
-			w.WriteHeader(http.StatusBadRequest)
-		}
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
+		requestErrors(opCtx, errs)
 		return
 	}
 	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
@@ -137,6 +174,191 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// request is one GraphQL-over-HTTP request as sent: what gqlgen runs, and
+// the two ways besides APQ's extension that clients name a persisted
+// document: documentId (the GraphQL-over-HTTP draft, urql) and doc_id
+// (Relay).
+type request struct {
+	graphql.RawParams
+	DocumentID string `json:"documentId"`
+	DocID      string `json:"doc_id"`
+}
+
+// document puts in place the text of the persisted document req names,
+// and holds the request to the mode. A refusal comes with the status to
+// answer it with, or 0 for a request error's usual one.
+func (t httpTransport) document(ctx context.Context, req *request) (context.Context, int, *gqlerror.Error) {
+	p := &req.RawParams
+	id, apq, err := documentID(req)
+	if err != nil {
+		return ctx, http.StatusBadRequest, err
+	}
+	if id == "" && p.Query == "" {
+		return ctx, http.StatusBadRequest, &gqlerror.Error{
+			Message:    `the request names no operation: send its text as "query", or a persisted document's id as "documentId"`,
+			Extensions: map[string]any{"code": gqlerr.BadRequest},
+		}
+	}
+	if t.mode == ModeOff {
+		if id != "" {
+			return ctx, 0, &gqlerror.Error{Message: "PersistedQueryNotSupported", Extensions: map[string]any{"code": gqlerr.PersistedQueryNotSupported}}
+		}
+		return ctx, 0, nil
+	}
+	if id != "" {
+		if k := t.docs.byKey(persisted.Key(id)); k != nil {
+			if p.Query != "" && p.Query != k.text {
+				return ctx, http.StatusBadRequest, &gqlerror.Error{
+					Message:    "the persistedQuery hash names another document than the query sent with it",
+					Extensions: map[string]any{"code": gqlerr.BadRequest},
+				}
+			}
+			p.Query = k.text
+			delete(p.Extensions, "persistedQuery") // not APQ's to look up or keep
+			return withKnown(ctx, k), 0, nil
+		}
+		switch {
+		case !apq || p.Query == "" && t.mode == ModeOnly:
+			return ctx, 0, &gqlerror.Error{Message: "PersistedQueryNotFound", Extensions: map[string]any{"code": gqlerr.PersistedQueryNotFound}}
+		case t.mode == ModeAllow:
+			return ctx, 0, nil // APQ's, by the text this user registered
+		}
+		// ModeOnly, APQ registration: the text decides.
+		delete(p.Extensions, "persistedQuery")
+	}
+	if t.mode != ModeOnly {
+		return ctx, 0, nil
+	}
+	if k := t.docs.byText(p.Query); k != nil {
+		return withKnown(ctx, k), 0, nil
+	}
+	if t.introspection {
+		s, err := t.budget.shapeOf(ctx, p.Query)
+		if err != nil {
+			return ctx, 0, err
+		}
+		if !s.data {
+			return ctx, 0, nil
+		}
+	}
+	return ctx, 0, &gqlerror.Error{
+		Message:    "this server runs only the operations it was given: send a persisted document's id, not a document",
+		Extensions: map[string]any{"code": gqlerr.PersistedQueryNotInList},
+	}
+}
+
+// documentID returns the persisted document id req names, and whether it
+// came as APQ's extension. Naming one twice, or an id with the document's
+// text, is refused (APQ's extension with the text is APQ registering it).
+func documentID(req *request) (id string, apq bool, err *gqlerror.Error) {
+	bad := func(msg string) (string, bool, *gqlerror.Error) {
+		return "", false, &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": gqlerr.BadRequest}}
+	}
+	named := 0
+	if req.DocumentID != "" {
+		id = req.DocumentID
+		named++
+	}
+	if req.DocID != "" {
+		id = req.DocID
+		named++
+	}
+	if named > 0 && req.Query != "" {
+		return bad("send a document's text (query) or its id (documentId), not both")
+	}
+	if ext, ok := req.Extensions["persistedQuery"]; ok && ext != nil {
+		pq, ok := ext.(map[string]any)
+		hash, _ := pq["sha256Hash"].(string)
+		if !ok || hash == "" {
+			return bad(`extensions.persistedQuery must be {"version": 1, "sha256Hash": "<hex>"}`)
+		}
+		if v, _ := pq["version"].(json.Number); v != "1" {
+			return bad("extensions.persistedQuery.version must be 1")
+		}
+		id, apq = hash, true
+		named++
+	}
+	if named > 1 {
+		return bad("name the persisted document once: documentId, doc_id or extensions.persistedQuery")
+	}
+	return id, apq, nil
+}
+
+// webSocketUpgrade reports a request to open a WebSocket (RFC 6455 §4.1:
+// Upgrade: websocket with Connection: Upgrade).
+func webSocketUpgrade(r *http.Request) bool {
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for token := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(token), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// eventStream reports a request that accepts server-sent events and no
+// JSON: graphql-sse's, say (urql lists text/event-stream after JSON).
+func eventStream(r *http.Request) bool {
+	sse, anyJSON := false, false
+	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+		media, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch media {
+		case "text/event-stream":
+			sse = true
+		case mediaJSON, mediaGraphQLResponse, "application/*", "*/*":
+			anyJSON = true
+		}
+	}
+	return sse && !anyJSON
+}
+
+// unsupportedTransport answers what no transport before it took, with a
+// code: a subscription transport goes before it.
+type unsupportedTransport struct{}
+
+func (unsupportedTransport) Supports(*http.Request) bool { return true }
+
+func (unsupportedTransport) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
+	status, msg := http.StatusBadRequest, "GraphQL over WebSocket is not served here: send queries and mutations with POST"
+	if eventStream(r) {
+		status, msg = http.StatusNotAcceptable, "server-sent events are not served here: accept application/json or application/graphql-response+json"
+	}
+	w.Header().Set("Content-Type", mediaJSON)
+	w.WriteHeader(status)
+	writeRequestErrors(w, &graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": gqlerr.TransportNotSupported}}}})
+}
+
+// A body refused by its Content-Length is still read, up to drainBytes
+// for up to drainTime, after the 413 is sent: a client that is still
+// sending it then reads the answer instead of a reset connection. Past
+// either bound the connection closes under it.
+const (
+	drainBytes = 16 << 20
+	drainTime  = 2 * time.Second
+)
+
+// answerThenDrain sends the 413 that answer writes, then reads what the
+// client is still sending, and closes the connection.
+func answerThenDrain(w http.ResponseWriter, r *http.Request, answer func()) {
+	rc := http.NewResponseController(w)
+	// HTTP/1 lets a handler read the body after answering only so.
+	fullDuplex := rc.EnableFullDuplex() == nil
+	w.Header().Set("Connection", "close")
+	answer()
+	if !fullDuplex || rc.Flush() != nil {
+		return
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(drainTime))
+	_, _ = io.CopyN(io.Discard, r.Body, drainBytes)
 }
 
 // utf8Charset accepts no charset or UTF-8's: JSON is UTF-8 (RFC 8259).
@@ -163,7 +385,7 @@ func (e errUnsupportedMedia) Error() string {
 // timeout; the network error would name addresses.
 var errSlowBody = errors.New("the request body did not arrive in time")
 
-func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams, lim Limits) error {
+func readPOST(w http.ResponseWriter, r *http.Request, req *request, lim Limits) error {
 	limit := lim.BodyBytes
 	ct := r.Header.Get("Content-Type")
 	media, mediaParams, err := mime.ParseMediaType(ct)
@@ -192,18 +414,19 @@ func readPOST(w http.ResponseWriter, r *http.Request, params *graphql.RawParams,
 	if values > maxJSONValues(lim) {
 		return errTooManyValues(lim)
 	}
-	if err := decodeJSON(body, params); err != nil {
+	if err := decodeJSON(body, req); err != nil {
 		if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
 			return errors.New("batched (array) requests are not supported: send one operation per request")
 		}
-		return errors.New(`the body must be one JSON object {"query", "variables", "operationName", "extensions"}` + syntaxHint(err))
+		return errors.New(`the body must be one JSON object {"query", "variables", "operationName", "extensions"} (or "documentId" in place of "query")` + syntaxHint(err))
 	}
 	return nil
 }
 
-func readGET(r *http.Request, params *graphql.RawParams, lim Limits) error {
+func readGET(r *http.Request, req *request, lim Limits) error {
 	q := r.URL.Query()
-	for _, name := range [...]string{"query", "operationName", "variables", "extensions"} {
+	params := &req.RawParams
+	for _, name := range [...]string{"query", "operationName", "variables", "extensions", "documentId", "doc_id"} {
 		v := q.Get(name)
 		if !utf8.ValidString(v) {
 			return errBadText("invalid UTF-8 in "+name, invalidAt([]byte(v)))
@@ -220,6 +443,8 @@ func readGET(r *http.Request, params *graphql.RawParams, lim Limits) error {
 	}
 	params.Query = q.Get("query")
 	params.OperationName = q.Get("operationName")
+	req.DocumentID = q.Get("documentId")
+	req.DocID = q.Get("doc_id")
 	if v := q.Get("variables"); v != "" {
 		if err := decodeJSON([]byte(v), &params.Variables); err != nil {
 			return errors.New("the variables parameter must be a JSON object" + syntaxHint(err))
@@ -276,6 +501,20 @@ func responseMediaType(r *http.Request) string {
 
 func badRequest(msg string) *gqlerror.Error {
 	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": gqlerr.ParseFailed}}
+}
+
+// writeRequestErrors writes an answer to a request that did not run: its
+// errors, and no data entry (GraphQL's response format says none when
+// execution did not start).
+func writeRequestErrors(w io.Writer, resp *graphql.Response) {
+	b, err := json.Marshal(struct {
+		Errors     gqlerror.List  `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
+	if err != nil {
+		b, _ = json.Marshal(graphql.Response{Errors: gqlerror.List{gqlerr.InternalError()}})
+	}
+	_, _ = w.Write(b)
 }
 
 var dataOpen, dataClose = []byte(`{"data":`), []byte(`}`)

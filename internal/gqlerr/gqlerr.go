@@ -40,6 +40,23 @@ const (
 	IntrospectionDisabled = "INTROSPECTION_DISABLED"
 )
 
+// Codes of persisted documents (operations a client names by id). The
+// messages of the first two are what Apollo's links look for.
+const (
+	// PersistedQueryNotSupported: an id sent to a server whose
+	// PERSISTED_DOCUMENTS_MODE is off; an Apollo client sends the text instead.
+	PersistedQueryNotSupported = "PERSISTED_QUERY_NOT_SUPPORTED"
+	// PersistedQueryNotInList: a document's text sent to a server that runs
+	// only the documents it was given (PERSISTED_DOCUMENTS_MODE=only).
+	PersistedQueryNotInList = "PERSISTED_QUERY_NOT_IN_LIST"
+	// BadRequest: the request is not a GraphQL request this server reads
+	// (both a document and an id, say, or no operation at all).
+	BadRequest = "BAD_REQUEST"
+	// TransportNotSupported: a transport this endpoint does not serve
+	// (WebSocket, server-sent events).
+	TransportNotSupported = "TRANSPORT_NOT_SUPPORTED"
+)
+
 // Codes of a request refused by its budget before anything runs, in the
 // order the checks run (graph/limits.go holds the bounds).
 const (

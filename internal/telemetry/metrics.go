@@ -33,8 +33,8 @@ func NewMetrics(db *sql.DB) *Metrics {
 		}, []string{"route", "method", "code"}),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tasks_graphql_operations_total",
-			Help: "GraphQL operations executed, by type and by outcome: ok, or the first error's code.",
-		}, []string{"type", "outcome"}),
+			Help: "GraphQL operations, by type, by persisted document (its manifest name, or free-form for a document sent as text), and by outcome: ok, or the first error's code.",
+		}, []string{"type", "document", "outcome"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -57,12 +57,21 @@ func (m *Metrics) Instrument(route string, h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerDuration(m.requests.MustCurryWith(prometheus.Labels{"route": route}), h)
 }
 
+// FreeForm is the document label of operations sent as text: one label
+// for all of them, so that clients cannot add label values.
+const FreeForm = "free-form"
+
 // GraphQL returns a gqlgen extension that counts operations by outcome.
-func (m *Metrics) GraphQL() graphql.HandlerExtension {
-	return operationCounter{m.operations}
+// documentName names the persisted document a request ran, "" for text;
+// its names come from the server's manifests, so they are bounded too.
+func (m *Metrics) GraphQL(documentName func(context.Context) string) graphql.HandlerExtension {
+	return operationCounter{m.operations, documentName}
 }
 
-type operationCounter struct{ c *prometheus.CounterVec }
+type operationCounter struct {
+	c            *prometheus.CounterVec
+	documentName func(context.Context) string
+}
 
 func (operationCounter) ExtensionName() string                   { return "OperationMetrics" }
 func (operationCounter) Validate(graphql.ExecutableSchema) error { return nil }
@@ -80,6 +89,10 @@ func (o operationCounter) InterceptResponse(ctx context.Context, next graphql.Re
 			outcome = code
 		}
 	}
-	o.c.WithLabelValues(typ, outcome).Inc()
+	doc := o.documentName(ctx)
+	if doc == "" {
+		doc = FreeForm
+	}
+	o.c.WithLabelValues(typ, doc, outcome).Inc()
 	return resp
 }

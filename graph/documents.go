@@ -1,0 +1,209 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/taskapi/server/internal/persisted"
+)
+
+// Mode is how /query treats persisted documents: operations a client names
+// by an id instead of sending their text (PERSISTED_DOCUMENTS_MODE).
+type Mode string
+
+const (
+	// ModeOff runs documents sent as text only; an id is answered
+	// PERSISTED_QUERY_NOT_SUPPORTED, which Apollo's links take as "send
+	// the text".
+	ModeOff Mode = "off"
+	// ModeAllow runs known ids, automatic persisted queries (APQ) and
+	// documents sent as text.
+	ModeAllow Mode = "allow"
+	// ModeOnly runs known documents only, by id or by their exact text: a
+	// safelist, so that a stolen token cannot run arbitrary operations.
+	// APQ registration and other texts are refused
+	// (PERSISTED_QUERY_NOT_IN_LIST); so is introspection, unless it was
+	// turned on explicitly.
+	ModeOnly Mode = "only"
+)
+
+// ParseMode reads a PERSISTED_DOCUMENTS_MODE value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case ModeOff, ModeAllow, ModeOnly:
+		return m, nil
+	case "":
+		return ModeAllow, nil
+	}
+	return "", fmt.Errorf("PERSISTED_DOCUMENTS_MODE=%q is not off, allow or only", s)
+}
+
+// Documents is the set of persisted documents /query runs by id. Each is
+// parsed, validated against the schema and measured against the limits
+// once, when loaded; a request that names one skips all three. Load swaps
+// the whole set at once, so a request sees the old set or the new one.
+type Documents struct {
+	schema *ast.Schema
+	lim    Limits
+	set    atomic.Pointer[documentSet]
+}
+
+type documentSet struct {
+	byKey  map[string]*known
+	byText map[string]*known
+}
+
+// known is one persisted document, ready to run.
+type known struct {
+	key  string // persisted.Key of its id
+	name string // what metrics call it: the manifest's name, else its operation's
+	text string
+	doc  *ast.QueryDocument
+	// shape is what the budget measured at load.
+	shape *shape
+	// checked holds the operations whose cost does not depend on
+	// variables: checked at load, not again per request.
+	checked map[*ast.OperationDefinition]bool
+}
+
+// NewDocuments returns an empty set that checks documents against the
+// server's schema and lim.
+func NewDocuments(lim Limits) *Documents {
+	if lim == (Limits{}) {
+		lim = DefaultLimits()
+	}
+	d := &Documents{schema: NewSchema(nil).Schema(), lim: lim}
+	d.set.Store(&documentSet{})
+	return d
+}
+
+// Len is how many documents the set holds.
+func (d *Documents) Len() int { return len(d.set.Load().byKey) }
+
+// Load prepares docs and, when every one is good, makes them the set. On
+// an error the set stays as it was; the error names the file and the
+// operation.
+func (d *Documents) Load(docs []persisted.Document) error {
+	set, err := d.prepare(docs)
+	if err != nil {
+		return err
+	}
+	d.set.Store(set)
+	return nil
+}
+
+// Check prepares docs as Load would, without keeping them.
+func (d *Documents) Check(docs []persisted.Document) error {
+	_, err := d.prepare(docs)
+	return err
+}
+
+func (d *Documents) prepare(docs []persisted.Document) (*documentSet, error) {
+	set := &documentSet{byKey: make(map[string]*known, len(docs)), byText: make(map[string]*known, len(docs))}
+	for _, pd := range docs {
+		key := persisted.Key(pd.ID)
+		if prev := set.byKey[key]; prev != nil {
+			if prev.text == pd.Body {
+				continue
+			}
+			return nil, fmt.Errorf("%s: %s: another document has the same id", pd.Source, describe(pd))
+		}
+		k, err := d.prepareOne(pd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %s", pd.Source, describe(pd), oneLine(err.Error()))
+		}
+		k.key = key
+		set.byKey[key] = k
+		if _, dup := set.byText[k.text]; !dup {
+			set.byText[k.text] = k
+		}
+	}
+	return set, nil
+}
+
+// describe names a document in messages: its name, and its id cut short.
+func describe(pd persisted.Document) string {
+	id := pd.ID
+	if len(id) > 24 {
+		id = id[:20] + "…"
+	}
+	if pd.Name != "" {
+		return fmt.Sprintf("operation %q (id %s)", pd.Name, id)
+	}
+	return "operation with id " + id
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (d *Documents) prepareOne(pd persisted.Document) (*known, error) {
+	doc, s, gqlErr := parseMeasured(pd.Body, d.lim)
+	if gqlErr != nil {
+		return nil, gqlErr
+	}
+	if len(doc.Operations) == 0 {
+		return nil, fmt.Errorf("the document holds no operation")
+	}
+	if errs := validator.ValidateWithRules(d.schema, doc, rules.NewDefaultRules()); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	k := &known{text: pd.Body, doc: doc, shape: s, checked: map[*ast.OperationDefinition]bool{}}
+	for _, op := range doc.Operations {
+		// The cost without variables is the cost of every request when the
+		// operation has none, and a lower bound when it has.
+		if err := d.lim.checkEstimate(estimateOf(op, nil)); err != nil {
+			return nil, fmt.Errorf("operation %s: %s", op.Name, err.Message)
+		}
+		if len(op.VariableDefinitions) == 0 {
+			k.checked[op] = true
+		}
+	}
+	switch {
+	case pd.Name != "":
+		k.name = pd.Name
+	case len(doc.Operations) == 1 && doc.Operations[0].Name != "":
+		k.name = doc.Operations[0].Name
+	default:
+		k.name = "id:" + pd.ID
+	}
+	if pd.Name != "" && doc.Operations.ForName(pd.Name) == nil && len(doc.Operations) > 1 {
+		return nil, fmt.Errorf("the document holds no operation named %q", pd.Name)
+	}
+	return k, nil
+}
+
+func (d *Documents) byKey(key string) *known { return d.set.Load().byKey[key] }
+
+func (d *Documents) byText(text string) *known { return d.set.Load().byText[text] }
+
+type knownKey struct{}
+
+// withKnown marks ctx as running k, so that the budget and the document
+// cache take what was prepared at load.
+func withKnown(ctx context.Context, k *known) context.Context {
+	return context.WithValue(ctx, knownKey{}, k)
+}
+
+// knownFor returns the persisted document the request runs, when its text
+// is query.
+func knownFor(ctx context.Context, query string) *known {
+	k, _ := ctx.Value(knownKey{}).(*known)
+	if k == nil || k.text != query {
+		return nil
+	}
+	return k
+}
+
+// DocumentName is the name metrics give the request's operation: its
+// persisted document's name, or "" for a document sent as text.
+func DocumentName(ctx context.Context) string {
+	if k, _ := ctx.Value(knownKey{}).(*known); k != nil {
+		return k.name
+	}
+	return ""
+}
