@@ -9,7 +9,7 @@
 //     support, and through @urql/exchange-persisted.
 //
 // Every request is recorded at the fetch: none may carry a document.
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache } from '@apollo/client';
@@ -223,6 +223,20 @@ const mutations = new Set(['AddTask', 'CompleteTask', 'RemoveTask']);
 
 describe('urql 6 with GraphQL Code Generator persisted documents, `only` mode', () => {
   const tag = uniqueTag('pq-urql');
+
+  // urql sends a documentId only for a document without definitions, but in
+  // development (NODE_ENV not production) its Client refuses such a document
+  // before sending it ("Expected operation of type "query" but found
+  // "undefined"", Client.createRequestOperation). An app's production build
+  // skips that check, so the tests run as one.
+  const nodeEnv = process.env.NODE_ENV;
+  before(() => {
+    process.env.NODE_ENV = 'production';
+  });
+  after(() => {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  });
 
   for (const [form, ops] of [['sha256:<hex> ids (codegen 6)', codegenOps], ['plain hex ids (codegen 5)', codegenPlainOps]]) {
     test(`documentId with ${form}`, async () => {
