@@ -1,7 +1,8 @@
 // The other two PERSISTED_DOCUMENTS_MODEs, on servers this file starts with
 // the generated manifests: `allow` (the default: known ids, APQ and any text)
 // and `off` (ids refused with PERSISTED_QUERY_NOT_SUPPORTED, which Apollo's
-// link reads as "send the text from now on").
+// link reads as "send the text from now on"); and `only` with
+// GRAPHQL_INTROSPECTION=true, which lets introspection through the list.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -110,5 +111,21 @@ describe('`off` mode: ids are not supported', () => {
         ['POST', true, false, []],
       ],
     );
+  });
+});
+
+describe('`only` mode with GRAPHQL_INTROSPECTION=true', () => {
+  let srv;
+  before(async () => {
+    srv = await server('only_introspection', { PERSISTED_DOCUMENTS: pq.dir, PERSISTED_DOCUMENTS_MODE: 'only', GRAPHQL_INTROSPECTION: 'true' });
+  });
+  after(() => srv?.stop());
+
+  test('introspection is answered; other text is still refused', async () => {
+    const schema = await post(srv.query, { query: '{ __schema { queryType { name } } }' });
+    assert.deepEqual([schema.status, schema.codes, schema.data], [200, [], { __schema: { queryType: { name: 'Query' } } }]);
+    const type = await post(srv.query, { query: '{ __type(name: "Task") { name } }' });
+    assert.deepEqual(type.data, { __type: { name: 'Task' } });
+    assert.deepEqual((await post(srv.query, { query: '{ tasks(first: 1) { totalCount } }' })).codes, ['PERSISTED_QUERY_NOT_IN_LIST']);
   });
 });
