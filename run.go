@@ -374,12 +374,14 @@ func documentsCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := graph.NewDocuments(cfg.Limits).Check(list); err != nil {
+	checked, err := graph.NewDocuments(cfg.Limits).Check(list)
+	if err != nil {
 		return fmt.Errorf("persisted documents: %w", err)
 	}
-	for _, d := range list {
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", d.ID, d.Type, d.Name, d.Source)
+	// One line per document: id, name, its operations, and its file.
+	for _, c := range checked {
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", c.ID, c.Name, strings.Join(c.Operations, ", "), c.Source)
 	}
-	fmt.Fprintf(stdout, "%d documents: each parses, validates against this server's schema and is within its limits\n", len(list))
+	fmt.Fprintf(stdout, "%d documents: each parses, validates against this server's schema and is within its limits\n", len(checked))
 	return nil
 }

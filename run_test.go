@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,6 +59,13 @@ func envFunc(env map[string]string) func(string) string {
 // and must exit cleanly when the test ends.
 func startRun(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	t.Helper()
+	base, stdout, _ := startRunLogs(t, env)
+	return base, stdout
+}
+
+// startRunLogs is startRun that returns the program's log (stderr) too.
+func startRunLogs(t *testing.T, env map[string]string) (string, *syncBuffer, *syncBuffer) {
+	t.Helper()
 	port := freePort(t)
 	env["PORT"] = port
 	ctx, cancel := context.WithCancel(context.Background())
@@ -86,13 +94,13 @@ func startRun(t *testing.T, env map[string]string) (string, *syncBuffer) {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return base, stdout
+				return base, stdout, stderr
 			}
 		}
 		time.Sleep(25 * time.Millisecond) // polling for start-up, not a timing assertion
 	}
 	t.Fatalf("server never answered /healthz\nstderr: %s", stderr)
-	return "", nil
+	return "", nil, nil
 }
 
 func postQuery(t *testing.T, base, token, body string) (int, string) {
@@ -179,6 +187,12 @@ func TestRunDevelopmentMode(t *testing.T) {
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
 	sqlite := "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")
+	manifests := t.TempDir()
+	writeManifests(t, manifests)
+	badManifest := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(badManifest, []byte(`{"format": "apollo-persisted-query-manifest", "version": 1, "operations": [{"id": "`+sha(`query Bad { nope }`)+`", "name": "Bad", "type": "query", "body": "query Bad { nope }"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -204,6 +218,11 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"a limit of zero", map[string]string{"GRAPHQL_MAX_COST": "0", "DATABASE_URL": sqlite}, "GRAPHQL_MAX_COST"},
 		{"a limit that is no number", map[string]string{"GRAPHQL_MAX_DEPTH": "deep", "DATABASE_URL": sqlite}, "GRAPHQL_MAX_DEPTH"},
 		{"introspection neither on nor off", map[string]string{"GRAPHQL_INTROSPECTION": "maybe", "DATABASE_URL": sqlite}, "GRAPHQL_INTROSPECTION"},
+		{"an unknown persisted documents mode", map[string]string{"PERSISTED_DOCUMENTS_MODE": "strict", "DATABASE_URL": sqlite}, "PERSISTED_DOCUMENTS_MODE"},
+		{"a safelist without documents", map[string]string{"PERSISTED_DOCUMENTS_MODE": "only", "DATABASE_URL": sqlite}, "needs PERSISTED_DOCUMENTS"},
+		{"documents that would never run", map[string]string{"PERSISTED_DOCUMENTS_MODE": "off", "PERSISTED_DOCUMENTS": manifests, "DATABASE_URL": sqlite}, "PERSISTED_DOCUMENTS_MODE=off"},
+		{"a missing manifest", map[string]string{"PERSISTED_DOCUMENTS": filepath.Join(manifests, "gone.json"), "DATABASE_URL": sqlite}, "gone.json"},
+		{"a manifest with an operation the schema refuses", map[string]string{"PERSISTED_DOCUMENTS": badManifest, "DATABASE_URL": sqlite}, `bad.json: operation "Bad"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,9 +256,20 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Limits != graph.DefaultLimits() || !cfg.Introspection {
 		t.Errorf("limits %+v, introspection %v", cfg.Limits, cfg.Introspection)
 	}
+	if !cfg.GraphiQL || cfg.DocumentsMode != graph.ModeAllow || len(cfg.Documents) != 0 {
+		t.Errorf("GraphiQL %v, documents %v in mode %q", cfg.GraphiQL, cfg.Documents, cfg.DocumentsMode)
+	}
 	prod, err := loadConfig(envFunc(map[string]string{"APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret}))
-	if err != nil || prod.Introspection {
-		t.Errorf("production: introspection %v, err %v", prod.Introspection, err)
+	if err != nil || prod.Introspection || prod.GraphiQL {
+		t.Errorf("production: introspection %v, GraphiQL %v, err %v", prod.Introspection, prod.GraphiQL, err)
+	}
+	only, err := loadConfig(envFunc(map[string]string{"PERSISTED_DOCUMENTS_MODE": "only", "PERSISTED_DOCUMENTS": "a.json, dir/ ,"}))
+	if err != nil || only.Introspection || only.DocumentsMode != graph.ModeOnly || strings.Join(only.Documents, "|") != "a.json|dir/" {
+		t.Errorf("only: introspection %v, mode %q, documents %q, err %v", only.Introspection, only.DocumentsMode, only.Documents, err)
+	}
+	graphiql, err := loadConfig(envFunc(map[string]string{"APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret, "GRAPHIQL": "true"}))
+	if err != nil || !graphiql.GraphiQL {
+		t.Errorf("GRAPHIQL=true in production: %v, err %v", graphiql.GraphiQL, err)
 	}
 	tuned, err := loadConfig(envFunc(map[string]string{
 		"APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret, "GRAPHQL_INTROSPECTION": "true",
@@ -300,5 +330,92 @@ func TestMigrateCommand(t *testing.T) {
 		if !want.MatchString(out.String()) {
 			t.Errorf("migrate printed %q, want %q", out.String(), want)
 		}
+	}
+}
+
+// TestRunPersistedDocuments runs the whole program with a safelist: ids
+// run, a release added while it serves is picked up from the directory,
+// SIGHUP reloads, and a bad release is refused while the old set serves.
+func TestRunPersistedDocuments(t *testing.T) {
+	dir := t.TempDir()
+	writeManifests(t, dir)
+	base, _, logs := startRunLogs(t, map[string]string{
+		"BETTER_AUTH_SECRET": testSecret, "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db"),
+		"PERSISTED_DOCUMENTS": dir, "PERSISTED_DOCUMENTS_MODE": "only",
+	})
+	signer, err := auth.NewSigner(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := signer.Sign("alice", time.Hour)
+	count := `query Count { tasks { totalCount } }`
+	byID := func(id string) string {
+		_, body := postQuery(t, base, tok, `{"documentId": "`+id+`"}`)
+		return body
+	}
+	if body := byID("sha256:" + sha(opList)); !strings.Contains(body, `"totalCount":0`) {
+		t.Fatalf("a known id: %s", body)
+	}
+	if body := byID("sha256:" + sha(count)); !strings.Contains(body, gqlerr.PersistedQueryNotFound) {
+		t.Fatalf("an id of the next release: %s", body)
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for range 400 {
+			if ok() {
+				return
+			}
+			time.Sleep(25 * time.Millisecond) // polling for the reload, not a timing assertion
+		}
+		t.Fatalf("%s: not within 10 s", what)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release-2.json"), []byte(`{"sha256:`+sha(count)+`": `+quote(count)+`}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the new release's id runs", func() bool { return strings.Contains(byID("sha256:"+sha(count)), `"totalCount":0`) })
+
+	// A bad release is refused; both earlier ones keep running.
+	bad := filepath.Join(dir, "release-3.json")
+	if err := os.WriteFile(bad, []byte(`{"broken": "query { nope }"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually("both the watcher and SIGHUP refuse the bad release", func() bool {
+		l := logs.String()
+		return strings.Contains(l, `reload refused; the previous set stays" trigger=SIGHUP`) &&
+			strings.Contains(l, `reload refused; the previous set stays" trigger="files changed"`) &&
+			strings.Contains(l, "release-3.json: operation with id broken")
+	})
+	for _, id := range []string{"sha256:" + sha(count), "sha256:" + sha(opList)} {
+		if body := byID(id); !strings.Contains(body, `"totalCount":0`) {
+			t.Errorf("after a bad release, %s: %s", id, body)
+		}
+	}
+}
+
+func TestDocumentsCommand(t *testing.T) {
+	dir := t.TempDir()
+	writeManifests(t, dir)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"server", "documents", "check", filepath.Join(dir, "apollo.json"), dir}, envFunc(map[string]string{}), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{sha(opList) + "\tListTasks\tquery ListTasks\t", md5hex(opDelete) + "\tDeleteTask\tmutation DeleteTask\t", "5 documents"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "release.json")
+	if err := os.WriteFile(bad, []byte(`{"sha256:`+sha(opList)+`": "query ListTasks { tasks { nope } }"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"server", "documents", "check", dir, bad}, envFunc(map[string]string{}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "release.json") || !strings.Contains(err.Error(), "sha256") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a bad manifest: %v", err)
+	}
+	if err := run(context.Background(), []string{"server", "documents"}, envFunc(map[string]string{}), io.Discard, io.Discard); err == nil {
+		t.Error("documents without check and files succeeded")
 	}
 }

@@ -98,10 +98,35 @@ func (d *Documents) Load(docs []persisted.Document) error {
 	return nil
 }
 
-// Check prepares docs as Load would, without keeping them.
-func (d *Documents) Check(docs []persisted.Document) error {
-	_, err := d.prepare(docs)
-	return err
+// Checked is one document as Check found it.
+type Checked struct {
+	ID, Name, Source string
+	// Operations lists the document's operations as "query ListTasks".
+	Operations []string
+}
+
+// Check prepares docs as Load would, without keeping them, and says what
+// each holds.
+func (d *Documents) Check(docs []persisted.Document) ([]Checked, error) {
+	set, err := d.prepare(docs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Checked, 0, len(docs))
+	seen := map[string]bool{}
+	for _, pd := range docs {
+		k := set.byKey[persisted.Key(pd.ID)]
+		if seen[k.key] {
+			continue
+		}
+		seen[k.key] = true
+		c := Checked{ID: pd.ID, Name: k.name, Source: pd.Source}
+		for _, op := range k.doc.Operations {
+			c.Operations = append(c.Operations, strings.TrimSpace(string(op.Operation)+" "+op.Name))
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func (d *Documents) prepare(docs []persisted.Document) (*documentSet, error) {
