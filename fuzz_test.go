@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -27,7 +28,10 @@ import (
 // fuzzDo sends req and reads the answer, failing t on transport errors.
 func fuzzDo(t *testing.T, a *api, req *http.Request) response {
 	t.Helper()
-	res, err := a.srv.Client().Do(req)
+	// A hang is a failure with its input saved, not a stalled fuzzer.
+	ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
+	defer cancel()
+	res, err := a.srv.Client().Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +83,14 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Add([]byte(`{"query":"{ tasks(first: 2) { edges { cursor node { id title } } } }"}`),
 		"query="+url.QueryEscape(`query($n: Int) { tasks(first: $n) { totalCount } }`)+"&variables="+url.QueryEscape(`{"n": 3}`))
+	f.Add([]byte(`{"documentId": "sha256:`+sha(opGet)+`", "variables": {"id": "00000000-0000-0000-0000-000000000000"}}`),
+		"doc_id="+md5hex(opDelete)+"&variables="+url.QueryEscape(`{"id": 1}`))
+	f.Add([]byte(`{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "`+sha(opList)+`"}}}`),
+		"documentId=sha256:"+sha(opAdd))
 	db := testdb.Open(f, dialect.SQLite)
-	a := newAPI(f, db)
+	// Persisted documents loaded, in the default mode: ids, APQ and text.
+	docs, _ := loadedDocuments(f)
+	a := newAPIWith(f, db, serverOptions{GraphQL: graph.Options{Introspection: true, Documents: docs}})
 	tok := a.token("fuzz")
 	a.createTask(f, tok, map[string]any{"title": "seed"})
 	f.Fuzz(func(t *testing.T, body []byte, rawQuery string) {

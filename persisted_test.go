@@ -34,7 +34,7 @@ func md5hex(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToStr
 // writeManifests writes one release's manifests in each format into dir:
 // an Apollo manifest (iOS, Kotlin, Apollo Client), a codegen map with
 // sha256: ids (urql) and a Relay query map with MD5 ids.
-func writeManifests(t *testing.T, dir string) {
+func writeManifests(t testing.TB, dir string) {
 	t.Helper()
 	type op struct {
 		ID   string `json:"id"`
@@ -63,7 +63,7 @@ func writeManifests(t *testing.T, dir string) {
 
 // loadedDocuments returns the documents of one release, as the server
 // loads them.
-func loadedDocuments(t *testing.T) (*graph.Documents, string) {
+func loadedDocuments(t testing.TB) (*graph.Documents, string) {
 	t.Helper()
 	dir := t.TempDir()
 	writeManifests(t, dir)

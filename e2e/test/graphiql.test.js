@@ -1,5 +1,6 @@
 // GraphiQL at / of a development-mode server, in headless Chromium: it
-// loads from the server alone, carries the banner's token, and runs a query.
+// loads from the server alone, carries the banner's token, runs its starter
+// query as it opens, and runs a typed one.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -7,7 +8,7 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { artifacts, chromiumPath, dev, scratch } from './env.js';
+import { artifacts, chromiumPath, dev, scratch, uniqueTag } from './env.js';
 
 describe('GraphiQL', () => {
   let profile;
@@ -77,19 +78,63 @@ describe('GraphiQL', () => {
     assert.deepEqual(JSON.parse(headers), { Authorization: `Bearer ${dev.token}` });
   });
 
+  test('Run on the starter query, untouched, lists the tasks', async () => {
+    // One task through the API with the same token, so the first page has a row to show.
+    const title = uniqueTag('graphiql');
+    const created = await fetch(`${dev.url}/query`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${dev.token}` },
+      body: JSON.stringify({
+        query: 'mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }',
+        variables: { input: { title } },
+      }),
+    });
+    assert.equal(created.status, 200);
+    const { data, errors } = await created.json();
+    assert.equal(errors, undefined);
+
+    const starter = await editorText('.graphiql-query-editor');
+    assert.match(starter, /^# /, 'the editor opens on the starter query');
+    assert.match(starter, /Bearer <token>/);
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/query' && r.request().method() === 'POST'
+      && !r.request().postData().includes('IntrospectionQuery'));
+    await page.locator('.graphiql-execute-button').click();
+    const res = await answered;
+    assert.equal(res.status(), 200);
+    assert.equal(JSON.parse(res.request().postData()).query, starter, 'Run sent the editor\'s text as it was');
+    await page.waitForFunction(() => document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue().includes('"tasks"'));
+    const shown = await editorText('.result-window');
+    assert.match(shown, /"totalCount"/);
+    assert.doesNotMatch(shown, /"errors"/);
+    const result = JSON.parse(shown);
+    assert.equal(result.data.tasks.totalCount, 1);
+    assert.deepEqual(result.data.tasks.edges.map((e) => [e.node.id, e.node.title]), [[data.createTask.id, title]]);
+    await page.screenshot({ path: path.join(artifacts, 'graphiql-starter.png') });
+    assert.deepEqual(problems.splice(0), []);
+  });
+
   test('running { tasks { totalCount } } shows the count', async () => {
     await page.evaluate(() => {
       document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue('{ tasks { totalCount } }');
     });
+    // GraphiQL reads the editor 100 ms after a change; a Run before that
+    // sends the starter query's operation name, MyTasks, with this text.
+    // It saves the text (under the page's prefix) in the same step.
+    await page.waitForFunction(() => localStorage.getItem('tasks:graphiql:query') === '{ tasks { totalCount } }');
     const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/query' && r.request().method() === 'POST'
       && r.request().postData().includes('totalCount'));
+    const before = await editorText('.result-window');
     await page.locator('.graphiql-execute-button').click();
     const res = await answered;
     assert.equal(res.status(), 200);
     assert.equal(res.request().headers().authorization, `Bearer ${dev.token}`);
-    await page.waitForFunction(() => document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue().includes('totalCount'));
+    // The pane still shows the starter query's answer until this one lands.
+    await page.waitForFunction((prev) => {
+      const now = document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue();
+      return now !== prev && now.includes('totalCount');
+    }, before);
     const result = JSON.parse(await editorText('.result-window'));
-    assert.deepEqual(result, { data: { tasks: { totalCount: 0 } } });
+    assert.deepEqual(result, { data: { tasks: { totalCount: 1 } } }, 'the task the previous test made');
     await page.screenshot({ path: path.join(artifacts, 'graphiql.png') });
     assert.deepEqual(problems.splice(0), []);
   });

@@ -2,8 +2,10 @@
 // embedded in the binary: the page works without internet access and loads
 // nothing from another origin, which its Content-Security-Policy enforces.
 //
-// The files under assets/ are the npm releases gqlgen's playground would
-// otherwise load from a CDN; update-assets.sh downloads them again.
+// The page (page.html) is ours rather than gqlgen's playground template,
+// which cannot give GraphiQL a starter query. The files under assets/ are
+// the npm releases that template loads from a CDN; update-assets.sh
+// downloads them again.
 package playground
 
 import (
@@ -12,14 +14,13 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/99designs/gqlgen/graphql/playground"
 )
 
 // AssetsPath is where Assets must be mounted: every URL the page loads
@@ -36,7 +37,7 @@ const (
 
 // asset is one vendored file the page loads. sri is the Subresource
 // Integrity value of the upstream release (the same that gqlgen pins for
-// the jsDelivr copies), so a file that differs from it is refused by the
+// its jsDelivr copies), so a file that differs from it is refused by the
 // browser and fails the package's test.
 type asset struct {
 	path string // under assets/, named package-version/file
@@ -56,31 +57,95 @@ func (a asset) url() string { return AssetsPath + a.path }
 //go:embed assets
 var assetFS embed.FS
 
+// starterQuery is what a new visitor's editor holds: it runs as it is,
+// and its comments say what the first request needs. A test validates it
+// against the schema.
+const starterQuery = `# Tasks API. Run the query below with the play button
+# (or Ctrl-Enter); the book icon on the left opens the docs.
+#
+# Each request needs an Authorization header, set in the
+# Headers tab below:  {"Authorization": "Bearer <token>"}
+# On localhost in development mode it is already filled in.
+#
+# Ten tasks a page: for the next, add after: "<endCursor>"
+# to tasks(...). To add a task, run createTask, e.g.:
+#
+# mutation CreateTask {
+#   createTask(input: {title: "Try the API"}) {
+#     id
+#     title
+#     isCompleted
+#   }
+# }
+
+query MyTasks {
+  tasks(first: 10) {
+    totalCount
+    edges {
+      node {
+        id
+        title
+        description
+        isCompleted
+        createdAt
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+`
+
+//go:embed page.html
+var pageHTML string
+
+var pageTemplate = template.Must(template.New("page.html").Parse(pageHTML))
+
+// pageData fills page.html; html/template escapes each value for where it
+// lands, Go strings in the script included.
+type pageData struct {
+	Title                                    string
+	React, ReactDOM, GraphiQLJS, GraphiQLCSS pageAsset
+	Endpoint, StoragePrefix, DefaultQuery    string
+	Headers                                  map[string]string // nil without a token
+	PersistHeaders                           bool
+}
+
+type pageAsset struct{ URL, SRI string }
+
+func (a asset) page() pageAsset { return pageAsset{a.url(), a.sri} }
+
 // Handler serves the GraphiQL page. A non-empty devToken is filled into the
 // page's Authorization header, so development mode works without copying
 // a token around.
 func Handler(devToken string) http.Handler {
-	opts := []playground.GraphiqlConfigOption{
-		playground.WithStoragePrefix(storagePrefix),
-		playground.WithGraphiqlVersion(graphiqlJS.url(), graphiqlCSS.url(), graphiqlJS.sri, graphiqlCSS.sri),
-		playground.WithGraphiqlReactVersion(reactJS.url(), reactDOMJS.url(), reactJS.sri, reactDOMJS.sri),
+	data := pageData{
+		Title:         title,
+		React:         reactJS.page(),
+		ReactDOM:      reactDOMJS.page(),
+		GraphiQLJS:    graphiqlJS.page(),
+		GraphiQLCSS:   graphiqlCSS.page(),
+		Endpoint:      Endpoint,
+		StoragePrefix: storagePrefix,
+		DefaultQuery:  starterQuery,
+		// Saved headers spare pasting a token on each visit. A development
+		// token needs no saving: each load brings the current one, while a
+		// saved copy outlives the process that signed it, and an old tab
+		// would send it and get 401.
+		PersistHeaders: devToken == "",
 	}
 	if devToken != "" {
-		auth := map[string]string{"Authorization": "Bearer " + devToken}
-		// The headers editor shows the token and sends it with each
-		// operation, but GraphiQL 4 introspects before that editor exists:
-		// the fetcher's own headers carry the token there too. An
-		// "Authorization" header in the editor replaces it (GraphiQL merges
-		// the editor's headers over the fetcher's, key by key).
-		opts = append(opts, playground.WithGraphiqlUiHeaders(auth), playground.WithGraphiqlFetcherHeaders(auth))
+		data.Headers = map[string]string{"Authorization": "Bearer " + devToken}
 	}
 	// The page does not change while the process runs: render it once, and
 	// allow exactly its inline script.
-	var page pageRecorder
-	playground.Handler(title, Endpoint, opts...).ServeHTTP(&page, new(http.Request))
-	// An empty icon spares the browser a request for /favicon.ico, which
-	// this server does not have.
-	body := bytes.Replace(page.Bytes(), []byte("</title>"), []byte("</title>\n\t<link rel=\"icon\" href=\"data:,\">"), 1)
+	var page bytes.Buffer
+	if err := pageTemplate.Execute(&page, data); err != nil {
+		panic("playground: rendering the page: " + err.Error()) // the template and its data are ours
+	}
+	body := page.Bytes()
 	csp := contentSecurityPolicy(body)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -92,21 +157,6 @@ func Handler(devToken string) http.Handler {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
 }
-
-// pageRecorder captures what gqlgen's playground handler writes.
-type pageRecorder struct {
-	bytes.Buffer
-	header http.Header
-}
-
-func (p *pageRecorder) Header() http.Header {
-	if p.header == nil {
-		p.header = http.Header{}
-	}
-	return p.header
-}
-
-func (p *pageRecorder) WriteHeader(int) {}
 
 var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
 
