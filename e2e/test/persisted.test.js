@@ -261,31 +261,36 @@ describe('urql 6 with GraphQL Code Generator persisted documents, `only` mode', 
     });
   }
 
-  test('persistedExchange with plain hex ids (extensions.persistedQuery)', async () => {
-    // The codegen documents themselves, so urql knows each operation's name;
-    // the exchange asks generateHash for the id and sends no text.
-    const exchange = () => persistedExchange({
-      enforcePersistedQueries: true,
-      enableForMutation: true,
-      generateHash: async (_text, document) => codegenPlainOps[document.definitions[0].name.value].id,
-    });
-    const alice = urql(api.alice, [exchange(), fetchExchange]);
-    const bob = urql(api.bob, [exchange(), fetchExchange]);
-    const docs = Object.fromEntries(Object.entries(codegenPlainOps).map(([name, op]) => [name, gql(op.body)]));
-    const sender = ({ client }) => (name, variables) => (mutations.has(name)
-      ? client.mutation(docs[name], variables)
-      : client.query(docs[name], variables)
-    ).toPromise();
-    await crud(sender(alice), sender(bob), `${tag} exchange`);
+  // The README's recipe: the exchange sends whatever generateHash returns as
+  // extensions.persistedQuery.sha256Hash, so with codegen 6's default ids
+  // that is `sha256:<hex>`, with codegen 5's plain hex.
+  for (const [form, ops] of [['sha256:<hex> ids (codegen 6)', codegenOps], ['plain hex ids (codegen 5)', codegenPlainOps]]) {
+    test(`persistedExchange with ${form} (extensions.persistedQuery)`, async () => {
+      // The codegen documents themselves, so urql knows each operation's
+      // name; the exchange asks generateHash for the id and sends no text.
+      const exchange = () => persistedExchange({
+        enforcePersistedQueries: true,
+        enableForMutation: true,
+        generateHash: async (_text, document) => ops[document.definitions[0].name.value].id,
+      });
+      const alice = urql(api.alice, [exchange(), fetchExchange]);
+      const bob = urql(api.bob, [exchange(), fetchExchange]);
+      const docs = Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, gql(op.body)]));
+      const sender = ({ client }) => (name, variables) => (mutations.has(name)
+        ? client.mutation(docs[name], variables)
+        : client.query(docs[name], variables)
+      ).toPromise();
+      await crud(sender(alice), sender(bob), `${tag} exchange ${form}`);
 
-    for (const r of [...alice.requests, ...bob.requests]) {
-      const name = r.sent.operationName;
-      assert.ok(codegenPlainOps[name], JSON.stringify(r.sent));
-      assert.equal(r.method, mutations.has(name) ? 'POST' : 'GET', name);
-      assert.deepEqual(sentKeys(r), ['extensions', 'operationName', 'variables'], name);
-      assert.deepEqual(r.sent.extensions, { persistedQuery: { version: 1, sha256Hash: codegenPlainOps[name].id } });
-    }
-  });
+      for (const r of [...alice.requests, ...bob.requests]) {
+        const name = r.sent.operationName;
+        assert.ok(ops[name], JSON.stringify(r.sent));
+        assert.equal(r.method, mutations.has(name) ? 'POST' : 'GET', name);
+        assert.deepEqual(sentKeys(r), ['extensions', 'operationName', 'variables'], name);
+        assert.deepEqual(r.sent.extensions, { persistedQuery: { version: 1, sha256Hash: ops[name].id } });
+      }
+    });
+  }
 
   test('a refused id reaches urql as a coded GraphQL error, 400 in application/graphql-response+json', async () => {
     const { client, requests } = urql(api.alice);

@@ -242,4 +242,27 @@ describe('server documents check', () => {
       }, name);
     }
   });
+
+  test('a bad manifest at start-up stops the server with one line naming the file and the operation', async () => {
+    const dir = await mkdtemp(path.join(scratch, 'start-'));
+    const body = 'query StartBad { tasks { nope } }';
+    await writeFile(path.join(dir, 'release.json'), JSON.stringify(manifest([{ name: 'StartBad', type: 'query', body }])));
+    const env = {
+      PATH: process.env.PATH,
+      PORT: '0',
+      BETTER_AUTH_SECRET: api.secret,
+      DATABASE_URL: `sqlite:${path.join(dir, 'tasks.db')}`,
+      PERSISTED_DOCUMENTS: dir,
+      PERSISTED_DOCUMENTS_MODE: 'only',
+    };
+    // A server that starts anyway would run until the timeout kills it.
+    await assert.rejects(run(serverBin, [], { env, timeout: 10_000 }), (err) => {
+      assert.equal(err.killed, false, 'the server exited by itself');
+      assert.notEqual(err.code, 0);
+      const lines = err.stderr.split('\n').filter((l) => l.includes('release.json'));
+      assert.equal(lines.length, 1, err.stderr);
+      assert.ok(lines[0].includes('"StartBad"'), lines[0]);
+      return true;
+    });
+  });
 });
