@@ -1,18 +1,21 @@
-// Apollo Client 3 against the server: HttpLink behind the automatic
-// persisted queries link, hashed queries sent with GET.
+// Apollo Client 4 against the server: HttpLink behind the automatic
+// persisted queries link, hashed queries sent with GET. Apollo Client 4 asks
+// for application/graphql-response+json first, so request errors (such as
+// an APQ miss) come back as 400 in that media type: the link must still read
+// their codes and retry.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 
-import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client/core/index.js';
-import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries/index.js';
+import { ApolloClient, CombinedGraphQLErrors, HttpLink, InMemoryCache, ServerError, gql } from '@apollo/client';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 
 import { api, expiredToken, uniqueTag } from './env.js';
 
 /**
  * apollo returns a client whose every HTTP exchange is recorded in
- * requests: method, whether the query text was sent, the hash, the status
- * and the error codes of the answer.
+ * requests: method, the Accept header, whether the query text was sent, the
+ * hash, the status, the media type and the error codes of the answer.
  */
 function apollo(token) {
   const requests = [];
@@ -30,6 +33,9 @@ function apollo(token) {
     }
     requests.push({
       method: init.method,
+      accept: new Headers(init.headers).get('accept'),
+      contentType: res.headers.get('content-type'),
+      hasData: 'data' in answer,
       operationName: url.searchParams.get('operationName') ?? sent.operationName,
       withQuery: Boolean(sent.query),
       hash: sent.extensions?.persistedQuery?.sha256Hash,
@@ -39,7 +45,9 @@ function apollo(token) {
     return res;
   }
   const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
-  const link = createPersistedQueryLink({
+  // createPersistedQueryLink is deprecated in Apollo Client 4 in favour of
+  // the class; both build the same link.
+  const link = new PersistedQueryLink({
     sha256: (query) => createHash('sha256').update(query).digest('hex'),
     useGETForHashedQueries: true,
   }).concat(new HttpLink({ uri: api.url, headers, fetch: recordingFetch }));
@@ -100,9 +108,10 @@ const ListTasks = gql`
   }
 `;
 
-/** The codes of an ApolloError's GraphQL errors. */
+/** The codes of a CombinedGraphQLErrors (Apollo Client 4's error for GraphQL errors). */
 function codes(err) {
-  return err.graphQLErrors.map((e) => e.extensions?.code);
+  assert.ok(CombinedGraphQLErrors.is(err), `a CombinedGraphQLErrors, got ${err?.name}: ${err?.message}`);
+  return err.errors.map((e) => e.extensions?.code);
 }
 
 describe('Apollo Client', () => {
@@ -117,10 +126,15 @@ describe('Apollo Client', () => {
     assert.equal(typeof first.data.tasks.totalCount, 'number');
     assert.equal(requests.length, 2, `two requests for a miss: ${JSON.stringify(requests)}`);
     const [miss, retry] = requests;
+    assert.equal(miss.accept, 'application/graphql-response+json,application/json;q=0.9');
+    // A miss is a request error: 400 in the media type the client asked for
+    // first, with no data key (GraphQL over HTTP); the link reads the code
+    // from it all the same.
     assert.deepEqual(
-      { method: miss.method, withQuery: miss.withQuery, status: miss.status, codes: miss.codes },
-      { method: 'GET', withQuery: false, status: 200, codes: ['PERSISTED_QUERY_NOT_FOUND'] },
+      { method: miss.method, withQuery: miss.withQuery, status: miss.status, codes: miss.codes, hasData: miss.hasData },
+      { method: 'GET', withQuery: false, status: 400, codes: ['PERSISTED_QUERY_NOT_FOUND'], hasData: false },
     );
+    assert.match(miss.contentType, /^application\/graphql-response\+json/);
     assert.match(miss.hash, /^[0-9a-f]{64}$/);
     assert.deepEqual(
       { method: retry.method, withQuery: retry.withQuery, hash: retry.hash, status: retry.status, codes: retry.codes },
@@ -139,8 +153,8 @@ describe('Apollo Client', () => {
     const other = apollo(api.bob);
     await other.client.query({ query: probe });
     assert.deepEqual(
-      other.requests.map((r) => [r.method, r.withQuery, r.codes]),
-      [['GET', false, ['PERSISTED_QUERY_NOT_FOUND']], ['POST', true, []]],
+      other.requests.map((r) => [r.method, r.withQuery, r.status, r.codes]),
+      [['GET', false, 400, ['PERSISTED_QUERY_NOT_FOUND']], ['POST', true, 200, []]],
     );
     await other.client.query({ query: probe });
     assert.equal(other.requests.length, 3, 'then a hit for Bob as well');
@@ -153,6 +167,7 @@ describe('Apollo Client', () => {
     assert.deepEqual(requests.map((r) => r.method), ['POST', 'POST', 'POST']);
     assert.deepEqual(requests.map((r) => r.withQuery), [false, true, false]);
     assert.deepEqual(requests[0].codes, ['PERSISTED_QUERY_NOT_FOUND']);
+    assert.deepEqual(requests.map((r) => r.status), [400, 200, 200]);
   });
 
   test('create, list page by page, update and delete tasks', async () => {
@@ -230,10 +245,11 @@ describe('Apollo Client', () => {
     };
     for (const [field, attempt] of Object.entries(attempts)) {
       await assert.rejects(attempt(), (err) => {
-        assert.equal(err.name, 'ApolloError');
-        assert.equal(err.networkError, null, `${field}: a GraphQL error, not a network error`);
+        // A field error, not a request error: a 200 with data null, which
+        // Apollo Client 4 reports as CombinedGraphQLErrors.
         assert.deepEqual(codes(err), ['NOT_FOUND'], field);
-        assert.deepEqual(err.graphQLErrors[0].path, [field]);
+        assert.deepEqual(err.errors[0].path, [field]);
+        assert.equal(err.data, null, field);
         return true;
       });
     }
@@ -251,13 +267,14 @@ describe('Apollo Client', () => {
     for (const c of cases) {
       const { client, requests } = apollo(c.token);
       await assert.rejects(client.query({ query: ListTasks, variables: { prefix: tag } }), (err) => {
-        const net = err.networkError;
-        assert.ok(net, `${c.name}: a network error`);
-        assert.equal(net.name, 'ServerError', c.name);
-        assert.equal(net.statusCode, 401, c.name);
-        assert.match(net.response.headers.get('www-authenticate'), /^Bearer realm="tasks"/);
-        assert.equal(net.result.errors[0].extensions.code, 'UNAUTHENTICATED', c.name);
-        assert.equal(net.result.errors[0].extensions.reason, c.reason, c.name);
+        // A 401 in application/json: Apollo Client 4 does not parse it as a
+        // GraphQL result but hands over the body as text.
+        assert.ok(ServerError.is(err), `${c.name}: a ServerError, got ${err.name}: ${err.message}`);
+        assert.equal(err.statusCode, 401, c.name);
+        assert.match(err.response.headers.get('www-authenticate'), /^Bearer realm="tasks"/);
+        const body = JSON.parse(err.bodyText);
+        assert.equal(body.errors[0].extensions.code, 'UNAUTHENTICATED', c.name);
+        assert.equal(body.errors[0].extensions.reason, c.reason, c.name);
         return true;
       });
       // The APQ link does not retry an authentication failure.

@@ -23,6 +23,21 @@ export const dev = {
   token: required('E2E_DEV_TOKEN'),
 };
 
+/**
+ * The server in persisted-documents `only` mode (same secret as api, so the
+ * same tokens), the directory of manifests it loads and watches, its process
+ * id (for SIGHUP) and its log file.
+ */
+export const pq = {
+  url: `${required('E2E_PQ_URL')}/query`,
+  dir: required('E2E_PQ_DIR'),
+  pid: Number(required('E2E_PQ_PID')),
+  log: required('E2E_PQ_LOG'),
+};
+
+/** The server binary e2e/run built, for its sub-commands. */
+export const serverBin = required('E2E_SERVER_BIN');
+
 export const chromiumPath = required('CHROMIUM_PATH');
 export const artifacts = required('E2E_ARTIFACTS');
 /** A directory e2e/run removes when it ends, however it ends. */

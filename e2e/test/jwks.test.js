@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client/core/index.js';
+import { ApolloClient, CombinedGraphQLErrors, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { Client, fetchExchange } from '@urql/core';
 
 import { appURL, decode, signUp, token } from './betterauth.js';
@@ -104,11 +104,13 @@ describe('JWKS mode with a real Better Auth', { skip: !enabled && 'JWKS mode not
 
     assert.equal((await a.query({ query: GetTask, variables: { id: mine.id } })).data.task.id, mine.id);
     await assert.rejects(b.query({ query: GetTask, variables: { id: mine.id } }), (err) => {
-      assert.deepEqual(err.graphQLErrors.map((e) => e.extensions?.code), ['NOT_FOUND']);
+      assert.ok(CombinedGraphQLErrors.is(err), `${err.name}: ${err.message}`);
+      assert.deepEqual(err.errors.map((e) => e.extensions?.code), ['NOT_FOUND']);
       return true;
     });
     await assert.rejects(a.mutate({ mutation: UpdateTask, variables: { id: theirs.id, input: { title: 'mine now' } } }), (err) => {
-      assert.deepEqual(err.graphQLErrors.map((e) => e.extensions?.code), ['NOT_FOUND']);
+      assert.ok(CombinedGraphQLErrors.is(err), `${err.name}: ${err.message}`);
+      assert.deepEqual(err.errors.map((e) => e.extensions?.code), ['NOT_FOUND']);
       return true;
     });
   });
