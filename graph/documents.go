@@ -139,7 +139,7 @@ func (d *Documents) prepare(docs []persisted.Document) (*documentSet, error) {
 			}
 			return nil, fmt.Errorf("%s: %s: another document has the same id", pd.Source, describe(pd))
 		}
-		k, err := d.prepareOne(pd)
+		k, err := d.prepareOne(&pd)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %s", pd.Source, describe(pd), oneLine(err.Error()))
 		}
@@ -166,8 +166,13 @@ func describe(pd persisted.Document) string {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (d *Documents) prepareOne(pd persisted.Document) (*known, error) {
+// prepareOne parses, validates and measures pd. A document of a format
+// without names gets its operation's name, for messages and metrics.
+func (d *Documents) prepareOne(pd *persisted.Document) (*known, error) {
 	doc, s, gqlErr := parseMeasured(pd.Body, d.lim)
+	if doc != nil && pd.Name == "" && len(doc.Operations) == 1 {
+		pd.Name = doc.Operations[0].Name
+	}
 	if gqlErr != nil {
 		return nil, gqlErr
 	}
@@ -188,12 +193,8 @@ func (d *Documents) prepareOne(pd persisted.Document) (*known, error) {
 			k.checked[op] = true
 		}
 	}
-	switch {
-	case pd.Name != "":
-		k.name = pd.Name
-	case len(doc.Operations) == 1 && doc.Operations[0].Name != "":
-		k.name = doc.Operations[0].Name
-	default:
+	k.name = pd.Name
+	if k.name == "" {
 		k.name = "id:" + pd.ID
 	}
 	if pd.Name != "" && doc.Operations.ForName(pd.Name) == nil && len(doc.Operations) > 1 {

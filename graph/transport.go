@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -66,10 +67,15 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// fail answers a request error with status, whatever the media type.
 	fail := func(status int, err *gqlerror.Error) {
-		w.WriteHeader(status)
 		// Response interceptors expect an operation context, even an empty one.
 		errCtx := graphql.WithOperationContext(ctx, &graphql.OperationContext{})
-		writeRequestErrors(w, exec.DispatchError(errCtx, gqlerror.List{err}))
+		var body bytes.Buffer
+		writeRequestErrors(&body, exec.DispatchError(errCtx, gqlerror.List{err}))
+		// With its length, a client has the whole answer before the
+		// connection ends (which a 413's drain delays).
+		w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+		w.WriteHeader(status)
+		_, _ = w.Write(body.Bytes())
 	}
 
 	start := graphql.Now()
