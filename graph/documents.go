@@ -2,14 +2,18 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
+	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/persisted"
 )
 
@@ -232,4 +236,104 @@ func DocumentName(ctx context.Context) string {
 		return k.name
 	}
 	return ""
+}
+
+// document puts in place the text of the persisted document req names,
+// and holds the request to the mode. A refusal comes with the status to
+// answer it with, or 0 for a request error's usual one.
+func (t httpTransport) document(ctx context.Context, req *request) (context.Context, int, *gqlerror.Error) {
+	p := &req.RawParams
+	id, apq, err := documentID(req)
+	if err != nil {
+		return ctx, http.StatusBadRequest, err
+	}
+	if id == "" && p.Query == "" {
+		return ctx, http.StatusBadRequest, &gqlerror.Error{
+			Message:    `the request names no operation: send its text as "query", or a persisted document's id as "documentId"`,
+			Extensions: map[string]any{"code": gqlerr.BadRequest},
+		}
+	}
+	if t.mode == ModeOff {
+		if id != "" {
+			return ctx, 0, &gqlerror.Error{Message: "PersistedQueryNotSupported", Extensions: map[string]any{"code": gqlerr.PersistedQueryNotSupported}}
+		}
+		return ctx, 0, nil
+	}
+	if id != "" {
+		if k := t.docs.byKey(persisted.Key(id)); k != nil {
+			if p.Query != "" && p.Query != k.text {
+				return ctx, http.StatusBadRequest, &gqlerror.Error{
+					Message:    "the persistedQuery hash names another document than the query sent with it",
+					Extensions: map[string]any{"code": gqlerr.BadRequest},
+				}
+			}
+			p.Query = k.text
+			delete(p.Extensions, "persistedQuery") // not APQ's to look up or keep
+			return withKnown(ctx, k), 0, nil
+		}
+		switch {
+		case !apq || p.Query == "" && t.mode == ModeOnly:
+			return ctx, 0, &gqlerror.Error{Message: "PersistedQueryNotFound", Extensions: map[string]any{"code": gqlerr.PersistedQueryNotFound}}
+		case t.mode == ModeAllow:
+			return ctx, 0, nil // APQ's, by the text this user registered
+		}
+		// ModeOnly, APQ registration: the text decides.
+		delete(p.Extensions, "persistedQuery")
+	}
+	if t.mode != ModeOnly {
+		return ctx, 0, nil
+	}
+	if k := t.docs.byText(p.Query); k != nil {
+		return withKnown(ctx, k), 0, nil
+	}
+	if t.introspection {
+		s, err := t.budget.shapeOf(ctx, p.Query)
+		if err != nil {
+			return ctx, 0, err
+		}
+		if !s.data {
+			return ctx, 0, nil
+		}
+	}
+	return ctx, 0, &gqlerror.Error{
+		Message:    "this server runs only the operations it was given: send a persisted document's id, not a document",
+		Extensions: map[string]any{"code": gqlerr.PersistedQueryNotInList},
+	}
+}
+
+// documentID returns the persisted document id req names, and whether it
+// came as APQ's extension. Naming one twice, or an id with the document's
+// text, is refused (APQ's extension with the text is APQ registering it).
+func documentID(req *request) (id string, apq bool, err *gqlerror.Error) {
+	bad := func(msg string) (string, bool, *gqlerror.Error) {
+		return "", false, &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": gqlerr.BadRequest}}
+	}
+	named := 0
+	if req.DocumentID != "" {
+		id = req.DocumentID
+		named++
+	}
+	if req.DocID != "" {
+		id = req.DocID
+		named++
+	}
+	if named > 0 && req.Query != "" {
+		return bad("send a document's text (query) or its id (documentId), not both")
+	}
+	if ext, ok := req.Extensions["persistedQuery"]; ok && ext != nil {
+		pq, ok := ext.(map[string]any)
+		hash, _ := pq["sha256Hash"].(string)
+		if !ok || hash == "" {
+			return bad(`extensions.persistedQuery must be {"version": 1, "sha256Hash": "<hex>"}`)
+		}
+		if v, _ := pq["version"].(json.Number); v != "1" {
+			return bad("extensions.persistedQuery.version must be 1")
+		}
+		id, apq = hash, true
+		named++
+	}
+	if named > 1 {
+		return bad("name the persisted document once: documentId, doc_id or extensions.persistedQuery")
+	}
+	return id, apq, nil
 }
