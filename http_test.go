@@ -66,6 +66,22 @@ func TestMediaTypes(t *testing.T) {
 				}
 			})
 		}
+		t.Run("the Accept header's preferences hold", func(t *testing.T) {
+			for accept, want := range map[string]string{
+				graphQLResponse + ";q=0, application/json":        "application/json",
+				"application/json;q=0.5, " + graphQLResponse:      graphQLResponse,
+				"application/json, " + graphQLResponse + ";q=0.9": "application/json",
+				"text/html": "application/json",
+				"application/json;q=0.1, " + graphQLResponse + ";q=1": graphQLResponse,
+			} {
+				h := header(alice, "application/json")
+				h.Set("Accept", accept)
+				res := a.raw("POST", "/query", strings.NewReader(`{"query": "{"}`), h)
+				if got := res.Header.Get("Content-Type"); got != want {
+					t.Errorf("Accept %q: %s, want %s", accept, got, want)
+				}
+			}
+		})
 		t.Run("GET without a query is 400", func(t *testing.T) {
 			res := a.get(alice, url.Values{})
 			if res.Status != 400 || res.onlyError(t).code() != gqlerr.BadRequest {

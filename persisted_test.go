@@ -5,11 +5,14 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/taskapi/server/graph"
@@ -371,4 +374,138 @@ func TestPersistedDocumentsReload(t *testing.T) {
 			run("sha256:"+sha(opList)).decode(t, &out)
 		})
 	}
+}
+
+// TestPersistedDocumentsStillBudgeted: a known document skips what depends
+// on its text alone; what depends on the request (its variables' cost and
+// size, introspection being off) is checked each time.
+func TestPersistedDocumentsStillBudgeted(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`query Pages($n: Int) {`)
+	for _, a := range "abcdefghij" {
+		b.WriteString(" " + string(a) + `: tasks(first: $n) { edges { node { id title description isCompleted } } }`)
+	}
+	b.WriteString(" }")
+	pages := b.String()
+	docs, _ := loadedDocuments(t)
+	all := []persisted.Document{
+		{ID: sha(pages), Name: "Pages", Body: pages, Source: "test"},
+		{ID: sha(opSchema), Name: "Schema", Body: opSchema, Source: "test"},
+		{ID: sha(opAdd), Name: "AddTask", Body: opAdd, Source: "test"},
+	}
+	if err := docs.Load(all); err != nil {
+		t.Fatal(err)
+	}
+	a := newAPIWith(t, testdb.Open(t, "sqlite3"), serverOptions{GraphQL: graph.Options{Documents: docs, Mode: graph.ModeOnly}})
+	alice := a.token("alice")
+	run := func(id string, vars map[string]any) response {
+		return a.byID(alice, http.MethodPost, map[string]any{"documentId": id, "variables": vars}, nil)
+	}
+	var out map[string]any
+	run(sha(pages), map[string]any{"n": 5}).decode(t, &out)
+	for _, tc := range []struct {
+		name, id string
+		vars     map[string]any
+		code     string
+	}{
+		{"ten pages of 100", sha(pages), map[string]any{"n": 100}, gqlerr.ComplexityLimit},
+		{"a 300 KB variable", sha(opAdd), map[string]any{"title": strings.Repeat("x", 300<<10)}, gqlerr.InputLimit},
+		{"an Int variable that is a string", sha(pages), map[string]any{"n": "5"}, gqlerr.BadUserInput},
+		{"introspection while it is off", sha(opSchema), nil, gqlerr.IntrospectionDisabled},
+	} {
+		res := run(tc.id, tc.vars)
+		if e := res.onlyError(t); e.code() != tc.code || res.Data != nil {
+			t.Errorf("%s: %.300s", tc.name, res.Body)
+		}
+	}
+	if countRows(t, a.db) != 0 {
+		t.Errorf("%d rows written", countRows(t, a.db))
+	}
+}
+
+func TestPersistedDocumentsMeasuredWithTheHandlersLimits(t *testing.T) {
+	docs, _ := loadedDocuments(t)
+	strict := graph.DefaultLimits()
+	strict.Depth = 2
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "other limits") {
+			t.Errorf("a handler took documents measured with other limits (recovered %v)", r)
+		}
+	}()
+	newAPIWith(t, testdb.Open(t, "sqlite3"), serverOptions{GraphQL: graph.Options{Documents: docs, Limits: strict}})
+}
+
+// TestPersistedDocumentsReloadRace runs documents by id, by text and by
+// hash as two users while the set is swapped under them: each sees a
+// document or PERSISTED_QUERY_NOT_*, and only their own tasks.
+func TestPersistedDocumentsReloadRace(t *testing.T) {
+	docs, dir := loadedDocuments(t)
+	a := newAPIWith(t, testdb.Open(t, "sqlite3"), serverOptions{GraphQL: graph.Options{Documents: docs, Mode: graph.ModeOnly}})
+	alice, bob := a.token("alice"), a.token("bob")
+	a.createTaskByID(t, alice, "alice-only")
+	full, err := persisted.Load([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var small []persisted.Document
+	for _, d := range full {
+		if d.Body != opList {
+			small = append(small, d)
+		}
+	}
+	stop := make(chan struct{})
+	var swaps sync.WaitGroup
+	swaps.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			set := full
+			if i%2 == 1 {
+				set = small
+			}
+			if err := docs.Load(set); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	send := func(tok string, body map[string]any) string {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", a.srv.URL+"/query", bytes.NewReader(b))
+		req.Header = header(tok, "application/json")
+		res, err := a.srv.Client().Do(req)
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return string(out)
+	}
+	var users sync.WaitGroup
+	for _, u := range []struct{ tok, name string }{{alice, "alice"}, {bob, "bob"}} {
+		for range 3 {
+			users.Go(func() {
+				for i := range 100 {
+					body := []map[string]any{{"documentId": "sha256:" + sha(opList)}, {"query": opList}, {"extensions": apq(sha(opList))}}[i%3]
+					got := send(u.tok, body)
+					switch {
+					case u.name == "bob" && strings.Contains(got, "alice-only"):
+						t.Errorf("bob sees alice's task: %s", got)
+					case u.name == "alice" && strings.Contains(got, `"data"`) && !strings.Contains(got, "alice-only"):
+						t.Errorf("alice does not see her task: %s", got)
+					case strings.Contains(got, `"data"`), strings.Contains(got, gqlerr.PersistedQueryNotFound), strings.Contains(got, gqlerr.PersistedQueryNotInList):
+					default:
+						t.Errorf("%s: %s", u.name, got)
+					}
+				}
+			})
+		}
+	}
+	users.Wait()
+	close(stop)
+	swaps.Wait()
 }

@@ -96,6 +96,11 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 const defaultGOGC = 300
 
 func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, stderr io.Writer) error {
+	// From the start, so that a SIGHUP while starting is kept for later
+	// rather than ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	logger := newLogger(cfg, stderr)
 	tp, err := telemetry.SetupTracing(ctx, getenv)
 	if err != nil {
@@ -175,9 +180,6 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	// Both reloaders stop when serve returns, whatever the reason.
 	reloadCtx, stopReloading := context.WithCancel(ctx)
 	defer stopReloading()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {

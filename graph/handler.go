@@ -65,6 +65,11 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	if opts.Documents == nil {
 		opts.Documents = NewDocuments(opts.Limits)
 	}
+	if opts.Documents.lim != opts.Limits {
+		// They were measured against those limits at load, and a request
+		// that names one is not measured again.
+		panic("graph: Options.Documents were made with other limits than Options.Limits")
+	}
 	lim := opts.Limits
 	srv := handler.New(NewSchema(client))
 	for _, ext := range opts.Extensions {

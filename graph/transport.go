@@ -213,12 +213,8 @@ func webSocketUpgrade(r *http.Request) bool {
 // JSON: graphql-sse's, say (urql lists text/event-stream after JSON).
 func eventStream(r *http.Request) bool {
 	sse, anyJSON := false, false
-	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
-		media, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch media {
+	for _, a := range accepted(r) {
+		switch a.media {
 		case "text/event-stream":
 			sse = true
 		case mediaJSON, mediaGraphQLResponse, "application/*", "*/*":
@@ -388,22 +384,57 @@ func syntaxHint(err error) string {
 	return ""
 }
 
-// responseMediaType honours a client that asks for the newer
-// application/graphql-response+json; everyone else gets application/json.
+// responseMediaType is the media type of the answer: the client's most
+// preferred of the two this server writes (by q-value, then by order), or
+// application/json when it names neither (GraphQL over HTTP allows that
+// rather than a 406).
 func responseMediaType(r *http.Request) string {
-	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
-		media, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
+	best, bestQ := mediaJSON, -1.0
+	for _, a := range accepted(r) {
+		var media string
+		switch a.media {
+		case mediaGraphQLResponse:
+			media = mediaGraphQLResponse
+		case mediaJSON, "application/*", "*/*":
+			media = mediaJSON
+		default:
 			continue
 		}
-		switch media {
-		case mediaJSON, "application/*", "*/*":
-			return mediaJSON
-		case mediaGraphQLResponse:
-			return mediaGraphQLResponse
+		if a.q > bestQ {
+			best, bestQ = media, a.q
 		}
 	}
-	return mediaJSON
+	return best
+}
+
+// acceptedMedia is one entry of an Accept header.
+type acceptedMedia struct {
+	media string
+	q     float64
+}
+
+// accepted lists the media types r's Accept header allows, without those
+// it refuses with q=0.
+func accepted(r *http.Request) []acceptedMedia {
+	var out []acceptedMedia
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			media, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			q := 1.0
+			if s, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(s, 64); err != nil || q < 0 || q > 1 {
+					continue
+				}
+			}
+			if q > 0 {
+				out = append(out, acceptedMedia{media, q})
+			}
+		}
+	}
+	return out
 }
 
 func badRequest(msg string) *gqlerror.Error {
