@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,10 +15,13 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/persisted"
 	"github.com/taskapi/server/internal/testdb"
 	"github.com/taskapi/server/internal/viewer"
 )
@@ -61,6 +65,34 @@ const (
 func BenchmarkTasksPage(b *testing.B) {
 	benchDialects(b, func(b *testing.B, fx *fixture) {
 		fx.run(b, postRequest(b, fx.tok, map[string]any{"query": tasksPageQuery, "variables": pageVars}), wantPage(benchPage, -1))
+	})
+}
+
+// BenchmarkTasksPageCompressed is BenchmarkTasksPage for a client that
+// accepts compressed answers: the page (about 4 KB) is compressed.
+func BenchmarkTasksPageCompressed(b *testing.B) {
+	for _, enc := range []string{"gzip", "zstd"} {
+		b.Run(enc, func(b *testing.B) {
+			benchDialects(b, func(b *testing.B, fx *fixture) {
+				req := postRequest(b, fx.tok, map[string]any{"query": tasksPageQuery, "variables": pageVars})
+				req.base.Header.Set("Accept-Encoding", enc)
+				fx.run(b, req, func(tb testing.TB, r response) {
+					tb.Helper()
+					if got := r.Header.Get("Content-Encoding"); got != enc {
+						tb.Fatalf("Content-Encoding %q, want %s", got, enc)
+					}
+					wantPage(benchPage, -1)(tb, r)
+				})
+			})
+		})
+	}
+}
+
+// BenchmarkPersistedDocument sends the tasks page by its persisted
+// document's id: no parse, validation or shape pass per request.
+func BenchmarkPersistedDocument(b *testing.B) {
+	benchDialects(b, func(b *testing.B, fx *fixture) {
+		fx.run(b, postRequest(b, fx.tok, map[string]any{"documentId": "sha256:" + sha(tasksPageQuery), "variables": pageVars}), wantPage(benchPage, -1))
 	})
 }
 
@@ -172,7 +204,12 @@ type fixture struct {
 func newFixture(tb testing.TB, d string) *fixture {
 	tb.Helper()
 	db := testdb.Open(tb, d)
-	h, v := testHandler(tb, db, io.Discard, serverOptions{})
+	// The page query is a persisted document too, for BenchmarkPersistedDocument.
+	docs := graph.NewDocuments(graph.DefaultLimits())
+	if err := docs.Load([]persisted.Document{{ID: sha(tasksPageQuery), Body: tasksPageQuery, Source: "bench"}}); err != nil {
+		tb.Fatal(err)
+	}
+	h, v := testHandler(tb, db, io.Discard, serverOptions{GraphQL: graph.Options{Documents: docs}})
 	tok, err := v.Sign(benchUser, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
@@ -256,8 +293,29 @@ func (fx *fixture) run(b *testing.B, req request, check func(testing.TB, respons
 // recorded decodes a recorded answer like api.raw decodes a real one.
 func recorded(tb testing.TB, rec *httptest.ResponseRecorder) response {
 	tb.Helper()
-	r := response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.String()}
-	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+	body := rec.Body.Bytes()
+	switch enc := rec.Header().Get("Content-Encoding"); enc {
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err == nil {
+			body, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			tb.Fatalf("gzip: %v", err)
+		}
+	case "zstd":
+		d, _ := zstd.NewReader(nil)
+		defer d.Close()
+		var err error
+		if body, err = d.DecodeAll(body, nil); err != nil {
+			tb.Fatalf("zstd: %v", err)
+		}
+	case "":
+	default:
+		tb.Fatalf("Content-Encoding %q", enc)
+	}
+	r := response{Status: rec.Code, Header: rec.Header(), Body: string(body)}
+	if err := json.Unmarshal(body, &r); err != nil {
 		tb.Fatalf("status %d, response is not JSON: %v: %s", rec.Code, err, r.Body)
 	}
 	return r
