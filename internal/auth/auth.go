@@ -76,52 +76,71 @@ const RetryAfter = 5
 func Middleware(a Authenticator, logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			refuse := func(reason, errCode, message string, cause error) {
-				why := message
-				if cause != nil {
-					why = cause.Error()
-				}
-				logger.DebugContext(r.Context(), "auth: token refused", "reason", reason, "cause", why)
-				unauthorized(w, reason, errCode, message)
-			}
-			// Proxies and servers disagree on which of two headers counts, so
-			// we refuse rather than pick one.
-			values := r.Header.Values("Authorization")
-			if len(values) > 1 {
-				refuse(code.ReasonInvalid, "invalid_token", "only one Authorization header is allowed", nil)
-				return
-			}
-			header := ""
-			if len(values) == 1 {
-				header = values[0]
-			}
-			if header == "" {
-				refuse(code.ReasonMissing, "", "an Authorization: Bearer token is required", nil)
-				return
-			}
-			scheme, token, ok := strings.Cut(header, " ")
-			token = strings.TrimSpace(token)
-			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-				refuse(code.ReasonInvalid, "invalid_token", "the Authorization header must be \"Bearer <token>\"", nil)
-				return
-			}
-			id, err := a.Authenticate(r.Context(), token)
+			id, refusal := Check(r.Context(), a, logger, r.Header.Values("Authorization"))
 			switch {
-			case errors.Is(err, ErrKeysNotLoaded):
-				logger.DebugContext(r.Context(), "auth: token not checked", "reason", code.ReasonKeysNotLoaded, "cause", err.Error())
+			case refusal == nil:
+				ctx := viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})
+				next.ServeHTTP(w, r.WithContext(ctx))
+			case refusal.Reason == code.ReasonKeysNotLoaded:
 				unavailable(w)
-				return
-			case errors.Is(err, jwt.ErrTokenExpired):
-				refuse(code.ReasonExpired, "invalid_token", "the token has expired", err)
-				return
-			case err != nil:
-				refuse(code.ReasonInvalid, "invalid_token", "the token is invalid", err)
-				return
+			default:
+				unauthorized(w, refusal.Reason, refusal.errCode, refusal.Message)
 			}
-			ctx := viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})
-			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// Refusal is why Check refused a request's credentials.
+type Refusal struct {
+	// Reason is extensions.reason: code.ReasonMissing, ReasonExpired,
+	// ReasonInvalid, or ReasonKeysNotLoaded (retry; the token may be fine).
+	Reason string
+	// Message says what was wrong, for the client.
+	Message string
+	errCode string // RFC 6750's error attribute
+}
+
+// Check verifies the Authorization values a request sent (an HTTP request's
+// headers, a WebSocket connection_init's payload) with a: exactly one,
+// "Bearer <token>", valid. At debug level each refusal is logged with its
+// cause, never with the token.
+func Check(ctx context.Context, a Authenticator, logger *slog.Logger, values []string) (Identity, *Refusal) {
+	refuse := func(reason, errCode, message string, cause error) (Identity, *Refusal) {
+		why := message
+		if cause != nil {
+			why = cause.Error()
+		}
+		logger.DebugContext(ctx, "auth: token refused", "reason", reason, "cause", why)
+		return Identity{}, &Refusal{Reason: reason, Message: message, errCode: errCode}
+	}
+	// Proxies and servers disagree on which of two headers counts, so
+	// we refuse rather than pick one.
+	if len(values) > 1 {
+		return refuse(code.ReasonInvalid, "invalid_token", "only one Authorization header is allowed", nil)
+	}
+	header := ""
+	if len(values) == 1 {
+		header = values[0]
+	}
+	if header == "" {
+		return refuse(code.ReasonMissing, "", "an Authorization: Bearer token is required", nil)
+	}
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return refuse(code.ReasonInvalid, "invalid_token", "the Authorization header must be \"Bearer <token>\"", nil)
+	}
+	id, err := a.Authenticate(ctx, token)
+	switch {
+	case errors.Is(err, ErrKeysNotLoaded):
+		logger.DebugContext(ctx, "auth: token not checked", "reason", code.ReasonKeysNotLoaded, "cause", err.Error())
+		return Identity{}, &Refusal{Reason: code.ReasonKeysNotLoaded, Message: "the server has not loaded the token signing keys yet: try again shortly"}
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return refuse(code.ReasonExpired, "invalid_token", "the token has expired", err)
+	case err != nil:
+		return refuse(code.ReasonInvalid, "invalid_token", "the token is invalid", err)
+	}
+	return id, nil
 }
 
 // unauthorized writes a 401. errCode is the RFC 6750 error attribute; it is
