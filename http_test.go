@@ -100,8 +100,8 @@ func decodeKeys(t *testing.T, body string) map[string]json.RawMessage {
 	return m
 }
 
-// TestOtherTransportsDeclined: WebSocket and server-sent events are for a
-// subscription transport; until there is one, they get a coded answer.
+// TestOtherTransportsDeclined: WebSockets of another subprotocol than
+// graphql-transport-ws, and server-sent events, get a coded answer.
 func TestOtherTransportsDeclined(t *testing.T) {
 	a := newAPI(t, testdb.Open(t, "sqlite3"))
 	alice := a.token("alice")
@@ -110,7 +110,7 @@ func TestOtherTransportsDeclined(t *testing.T) {
 	ws.Set("Upgrade", "websocket")
 	ws.Set("Sec-WebSocket-Version", "13")
 	ws.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	ws.Set("Sec-WebSocket-Protocol", "graphql-transport-ws")
+	ws.Set("Sec-WebSocket-Protocol", "graphql-ws") // the legacy protocol
 	sse := header(alice, "")
 	sse.Set("Accept", "text/event-stream")
 	urql := header(alice, "")
@@ -121,7 +121,7 @@ func TestOtherTransportsDeclined(t *testing.T) {
 		h      http.Header
 		status int
 	}{
-		{"a WebSocket upgrade", ws, 400},
+		{"a WebSocket upgrade for another subprotocol", ws, 400},
 		{"a request for server-sent events only", sse, 406},
 	} {
 		res := a.raw("GET", q, nil, tc.h)

@@ -66,6 +66,7 @@ func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, o
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn auth.Authenticator, metrics *telemetry.Metrics, opts serverOptions) {
 	gql := opts.GraphQL
 	gql.Auth = authn
+	gql.Origins = opts.CORSOrigins
 	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL(graph.DocumentName)}
 	if opts.Tracer != nil {
 		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))

@@ -216,6 +216,10 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		logger.Warn("BETTER_AUTH_SECRET is not set: development mode with a random secret; tokens die with this process. Never run like this in production.")
 	}
 
+	// Shutdown does not wait for hijacked connections: this ends each
+	// WebSocket with a close code its client reconnects on.
+	sockets, closeSockets := context.WithCancel(context.Background())
+	defer closeSockets()
 	srv := &http.Server{
 		Handler: newServer(logger, db, authn, serverOptions{
 			CORSOrigins: cfg.CORSOrigins,
@@ -223,6 +227,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			Tracer:      tracer,
 			GraphiQL:    cfg.GraphiQL,
 			GraphQL: graph.Options{
+				Shutdown:      sockets,
 				Limits:        cfg.Limits,
 				Introspection: cfg.Introspection,
 				Documents:     docs,
@@ -238,6 +243,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(closeSockets)
 	if cfg.DebugAddr != "" {
 		dbg, err := net.Listen("tcp", cfg.DebugAddr)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator"
@@ -238,10 +239,21 @@ func DocumentName(ctx context.Context) string {
 	return ""
 }
 
+// documentRules are how a request may name its document: the persisted
+// set, the mode, and (for ModeOnly's introspection) the budget's shapes.
+type documentRules struct {
+	docs   *Documents
+	mode   Mode
+	budget *budget
+	// introspection was turned on: in ModeOnly, a document that asks for
+	// nothing but introspection may run without being persisted.
+	introspection bool
+}
+
 // document puts in place the text of the persisted document req names,
 // and holds the request to the mode. A refusal comes with the status to
 // answer it with, or 0 for a request error's usual one.
-func (t httpTransport) document(ctx context.Context, req *request) (context.Context, int, *gqlerror.Error) {
+func (t documentRules) document(ctx context.Context, req *request) (context.Context, int, *gqlerror.Error) {
 	p := &req.RawParams
 	id, apq, err := documentID(req)
 	if err != nil {
@@ -336,4 +348,34 @@ func documentID(req *request) (id string, apq bool, err *gqlerror.Error) {
 		return bad("name the persisted document once: documentId, doc_id or extensions.persistedQuery")
 	}
 	return id, apq, nil
+}
+
+// viaHTTP marks a request whose document httpTransport already resolved.
+type viaHTTP struct{}
+
+// otherTransports holds operations that came another way than
+// httpTransport (a WebSocket) to the same documentRules: APQ's extension
+// and text, there being no documentId there.
+type otherTransports struct{ documentRules }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = otherTransports{}
+
+func (otherTransports) ExtensionName() string                   { return "DocumentRules" }
+func (otherTransports) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (o otherTransports) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if ctx.Value(viaHTTP{}) != nil {
+		return nil
+	}
+	req := request{RawParams: *p}
+	// The known-document fast path needs the context, which a mutator
+	// cannot change: the document cache holds its text's parse instead.
+	if _, _, err := o.document(ctx, &req); err != nil {
+		return err
+	}
+	p.Query, p.Extensions = req.Query, req.Extensions
+	return nil
 }

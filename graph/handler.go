@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -37,6 +38,12 @@ type Options struct {
 	Introspection bool
 	// Extensions run outermost, before the handler's own (metrics, say).
 	Extensions []graphql.HandlerExtension
+	// Origins are the browser origins (CORS_ALLOWED_ORIGINS) whose pages
+	// may open a WebSocket besides the server's own.
+	Origins []string
+	// Shutdown ends when the server shuts down: open WebSockets are then
+	// closed with CloseGoingAway, which clients reconnect on.
+	Shutdown context.Context
 }
 
 // NewHandler returns /query: its whole HTTP contract, in the order a
@@ -44,13 +51,17 @@ type Options struct {
 //
 //  1. Method: GET and POST; anything else is 405 (onlyGetPost).
 //  2. Who is asking: auth.Middleware answers 401 (503 before the signing
-//     keys are loaded) and puts the viewer in the context.
-//  3. Transports, in order: GraphQL over HTTP (httpTransport: POST, and
-//     GET for queries), then a coded refusal of the rest (WebSocket,
-//     server-sent events), where a subscription transport will go first.
-//  4. The document: httpTransport takes a persisted document's id
-//     (documentId, doc_id or APQ's extension) and holds the request to
-//     the Mode; APQ's per-user cache serves the hashes it does not know.
+//     keys are loaded) and puts the viewer in the context; a WebSocket
+//     authenticates at connection_init instead, with the same auth.Check
+//     (websocket.go: close 4403 when refused or when the token expires).
+//  3. Transports, in order: graphql-transport-ws over a WebSocket
+//     (websocket.go), GraphQL over HTTP (httpTransport: POST, and GET for
+//     queries), then a coded refusal of the rest (other WebSocket
+//     subprotocols, server-sent events).
+//  4. The document (documents.go): a persisted document's id (documentId,
+//     doc_id or APQ's extension) and the Mode, for HTTP in httpTransport
+//     and for WebSockets in otherTransports; APQ's per-user cache serves
+//     the hashes the manifests do not know.
 //  5. The budget (budget.go): shape, input and cost, before anything runs.
 //  6. Error coding: the presenter codes what resolvers return,
 //     codeEveryError the rest; httpTransport picks the status from the
@@ -86,8 +97,12 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 		panic("graph: NewHandler needs Options.Auth")
 	}
 	b := newBudget(lim, opts.Introspection)
-	srv.AddTransport(httpTransport{lim: lim, docs: opts.Documents, mode: opts.Mode, budget: b, introspection: opts.Introspection})
+	rules := documentRules{docs: opts.Documents, mode: opts.Mode, budget: b, introspection: opts.Introspection}
+	sockets := newWebSockets(opts.Auth, logger, opts.Origins, lim, opts.Shutdown)
+	srv.AddTransport(sockets.transport())
+	srv.AddTransport(httpTransport{lim: lim, documentRules: rules})
 	srv.AddTransport(unsupportedTransport{})
+	srv.Use(otherTransports{rules})
 	srv.SetQueryCache(newDocumentCache())
 	// A backstop: the budget counts tokens itself, before gqlgen parses.
 	srv.SetParserTokenLimit(2 * lim.Tokens)
@@ -102,6 +117,8 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	}
 	// After APQ, which puts the text of a hash-only request in place.
 	srv.Use(b)
+	// A query or mutation over a WebSocket has the deadline an HTTP one has.
+	srv.AroundOperations(socketDeadline(lim.Timeout))
 	// gqlgen resolves a query's root fields at once: a few at a time, so
 	// that one operation cannot hold every pooled connection.
 	srv.AroundOperations(rootFieldSlots)
@@ -118,7 +135,34 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	})
 	srv.SetErrorPresenter(gqlerr.NewPresenter(logger))
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
-	return onlyGetPost(auth.Middleware(opts.Auth, logger)(srv))
+	// A WebSocket authenticates at connection_init: browsers cannot set
+	// headers on one.
+	authenticated := auth.Middleware(opts.Auth, logger)(srv)
+	upgrades := withConn(srv)
+	return onlyGetPost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if webSocketUpgrade(r) {
+			upgrades.ServeHTTP(w, r)
+			return
+		}
+		authenticated.ServeHTTP(w, r)
+	}))
+}
+
+// socketDeadline gives a query or mutation that came over a WebSocket the
+// request deadline; a subscription runs as long as its socket.
+func socketDeadline(timeout time.Duration) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		if wsConnFrom(ctx) == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+			return next(ctx)
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		responses := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			defer cancel() // one response: the operation is done
+			return responses(ctx)
+		}
+	}
 }
 
 // onlyGetPost answers 405 to any method but GET and POST, HEAD included.

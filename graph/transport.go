@@ -32,13 +32,8 @@ const (
 // mutation with 406 and its POST lets body errors out uncoded; clients of
 // this API are promised 405 with Allow: POST and a code on every error.
 type httpTransport struct {
-	lim    Limits
-	docs   *Documents
-	mode   Mode
-	budget *budget
-	// introspection was turned on: in ModeOnly, a document that asks for
-	// nothing but introspection may run without being persisted.
-	introspection bool
+	lim Limits
+	documentRules
 }
 
 var _ graphql.Transport = httpTransport{}
@@ -55,7 +50,7 @@ func (httpTransport) Supports(r *http.Request) bool {
 func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	// The deadline cancels the request's SQL; the checks before execution
 	// are bounded by the limits, so they cannot outlive it.
-	ctx, cancel := context.WithTimeout(r.Context(), t.lim.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), viaHTTP{}, true), t.lim.Timeout)
 	defer cancel()
 	media := responseMediaType(r)
 	w.Header().Set("Content-Type", media)
@@ -231,7 +226,7 @@ type unsupportedTransport struct{}
 func (unsupportedTransport) Supports(*http.Request) bool { return true }
 
 func (unsupportedTransport) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
-	status, msg := http.StatusBadRequest, "GraphQL over WebSocket is not served here: send queries and mutations with POST"
+	status, msg := http.StatusBadRequest, "GraphQL over WebSocket needs the graphql-transport-ws subprotocol (the graphql-ws library's)"
 	if eventStream(r) {
 		status, msg = http.StatusNotAcceptable, "server-sent events are not served here: accept application/json or application/graphql-response+json"
 	}

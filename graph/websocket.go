@@ -1,0 +1,266 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+
+	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/gqlerr/code"
+	"github.com/taskapi/server/internal/viewer"
+)
+
+// Close codes of a WebSocket connection, beyond gqlgen's own. graphql-ws
+// clients reconnect after each of them but CloseTooManyConnections.
+const (
+	// CloseForbidden: connection_init without a valid token, or the token
+	// expired while the socket was open. The client reconnects, sending
+	// its connectionParams (with a fresh token) again.
+	CloseForbidden = 4403
+	// CloseTooManyConnections: the user already has MaxConnectionsPerUser
+	// sockets open here. Fatal to graphql-ws clients, so they do not storm.
+	CloseTooManyConnections = 4429
+	// CloseGoingAway: the server is shutting down; reconnect (to another
+	// instance).
+	CloseGoingAway = 1001
+	// CloseTryAgainLater: events cannot be delivered for now (the broker
+	// between instances is down); reconnect.
+	CloseTryAgainLater = 1013
+)
+
+// WebSocket bounds, beside Limits.
+const (
+	// MaxConnectionsPerUser bounds one user's open sockets on an instance:
+	// a few tabs and devices, not a leak.
+	MaxConnectionsPerUser = 20
+	// MaxSubscriptionsPerConnection bounds the operations one socket runs
+	// at once.
+	MaxSubscriptionsPerConnection = 10
+	// pingInterval is how often the server pings (graphql-transport-ws); a
+	// client that does not answer within twice this is dropped.
+	pingInterval = 25 * time.Second
+	// initTimeout is how long a socket may stay open without connection_init.
+	initTimeout = 10 * time.Second
+)
+
+// wsConn is one socket's own state, made before gqlgen accepts it, so that
+// its close code and counts outlive gqlgen's view of it.
+type wsConn struct {
+	closeCode atomic.Int32 // replaces gqlgen's 1000 when set
+	reason    atomic.Pointer[string]
+	cancel    context.CancelFunc // ends the connection (gqlgen closes the socket)
+	subs      atomic.Int32
+	user      string
+	expiry    *time.Timer
+	stop      func() bool // stops watching for shutdown
+}
+
+type wsConnKey struct{}
+
+func wsConnFrom(ctx context.Context) *wsConn {
+	c, _ := ctx.Value(wsConnKey{}).(*wsConn)
+	return c
+}
+
+// end closes the connection with code and reason.
+func (c *wsConn) end(code int, reason string) {
+	c.closeCode.CompareAndSwap(0, int32(code))
+	c.reason.CompareAndSwap(nil, &reason)
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// webSockets is the graphql-transport-ws transport and the per-user count
+// of its connections.
+type webSockets struct {
+	auth     auth.Authenticator
+	logger   *slog.Logger
+	origins  []string
+	lim      Limits
+	shutdown context.Context
+
+	mu    sync.Mutex
+	users map[string]int
+}
+
+func newWebSockets(a auth.Authenticator, logger *slog.Logger, origins []string, lim Limits, shutdown context.Context) *webSockets {
+	if shutdown == nil {
+		shutdown = context.Background()
+	}
+	return &webSockets{auth: a, logger: logger, origins: originPatterns(origins), lim: lim, shutdown: shutdown, users: map[string]int{}}
+}
+
+// originPatterns turns the CORS allow-list (https://app.example.com) into
+// coder/websocket's host patterns: a browser page from any other origin
+// may not open a socket with the user's token.
+func originPatterns(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
+}
+
+// transport returns gqlgen's WebSocket transport wired to w.
+func (w *webSockets) transport() graphql.Transport {
+	readLimit := int64(w.lim.BodyBytes)
+	return wsTransport{transport.Websocket{
+		Implementation: acceptor{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+			OriginPatterns: w.origins,
+		}}},
+		InitFunc:         w.init,
+		InitTimeout:      initTimeout,
+		PingPongInterval: pingInterval,
+		PayloadReadLimit: &readLimit,
+		CloseFunc:        w.closed,
+		ErrorFunc: func(ctx context.Context, err error) {
+			w.logger.DebugContext(ctx, "websocket", "error", err)
+		},
+	}}
+}
+
+// withConn gives each WebSocket upgrade its wsConn before gqlgen sees it.
+func withConn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if webSocketUpgrade(r) {
+			r = r.WithContext(context.WithValue(r.Context(), wsConnKey{}, &wsConn{}))
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// init authenticates connection_init as the HTTP middleware would a
+// request, and ends the connection when the token expires.
+func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	c := wsConnFrom(ctx)
+	if c == nil {
+		return ctx, nil, errors.New("internal: no connection state")
+	}
+	var values []string
+	if v := payload.Authorization(); v != "" {
+		values = []string{v}
+	}
+	id, refusal := auth.Check(ctx, w.auth, w.logger, values)
+	if refusal != nil {
+		ctx = transport.WithWebsocketCloseCode(ctx, CloseForbidden)
+		if refusal.Reason == code.ReasonKeysNotLoaded {
+			ctx = transport.WithWebsocketCloseCode(ctx, CloseTryAgainLater)
+		}
+		return ctx, nil, errors.New(refusal.Message)
+	}
+	w.mu.Lock()
+	if w.users[id.Subject] >= MaxConnectionsPerUser {
+		w.mu.Unlock()
+		return transport.WithWebsocketCloseCode(ctx, CloseTooManyConnections), nil,
+			errors.New("too many connections for this user")
+	}
+	w.users[id.Subject]++
+	w.mu.Unlock()
+	c.user = id.Subject
+
+	ctx, c.cancel = context.WithCancel(viewer.NewContext(ctx, viewer.Viewer{Subject: id.Subject}))
+	// No connection outlives its token: Authenticate accepted it up to
+	// exp plus the leeway.
+	c.expiry = time.AfterFunc(time.Until(id.Expires.Add(auth.Leeway)), func() {
+		c.end(CloseForbidden, "token expired")
+	})
+	c.stop = context.AfterFunc(w.shutdown, func() { c.end(CloseGoingAway, "server shutting down") })
+	return ctx, nil, nil
+}
+
+// closed releases what init took.
+func (w *webSockets) closed(ctx context.Context, _ int) {
+	c := wsConnFrom(ctx)
+	if c == nil || c.user == "" {
+		return
+	}
+	c.expiry.Stop()
+	c.stop()
+	w.mu.Lock()
+	if w.users[c.user]--; w.users[c.user] <= 0 {
+		delete(w.users, c.user)
+	}
+	w.mu.Unlock()
+}
+
+// acceptor accepts sockets as coder/websocket does, and closes them with
+// the code their wsConn holds: gqlgen closes a connection whose context
+// ended with 1000 whatever ended it.
+type acceptor struct {
+	transport.CoderWebsocketImplementation
+}
+
+func (a acceptor) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	opts.Subprotocols = []string{graphQLTransportWS}
+	conn, err := a.CoderWebsocketImplementation.Accept(w, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	return closingConn{conn, wsConnFrom(r.Context())}, nil
+}
+
+type closingConn struct {
+	transport.WebsocketConn
+	state *wsConn
+}
+
+func (c closingConn) WriteClose(code int, reason string) error {
+	if c.state != nil {
+		if override := c.state.closeCode.Load(); override != 0 && code == transport.WebsocketCloseNormalClosure {
+			code = int(override)
+			if r := c.state.reason.Load(); r != nil {
+				reason = *r
+			}
+		}
+	}
+	return c.WebsocketConn.WriteClose(code, reason)
+}
+
+// SetReadLimit and SetReadDeadline pass gqlgen's optional interfaces on.
+func (c closingConn) SetReadLimit(n int64) {
+	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
+		l.SetReadLimit(n)
+	}
+}
+
+func (c closingConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// graphQLTransportWS is the one subprotocol served: the legacy graphql-ws
+// protocol has no ping/pong and no maintained clients.
+const graphQLTransportWS = "graphql-transport-ws"
+
+// wsTransport is gqlgen's WebSocket transport for upgrades that ask for
+// graphql-transport-ws; other upgrades fall through to a coded refusal.
+type wsTransport struct{ transport.Websocket }
+
+func (t wsTransport) Supports(r *http.Request) bool {
+	if !webSocketUpgrade(r) || r.Method != http.MethodGet {
+		return false
+	}
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(p) == graphQLTransportWS {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/taskapi/server/graph"
+	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/testdb"
+)
+
+// wsClient speaks graphql-transport-ws, as the graphql-ws library does.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// dialWS opens a socket to a's /query with the given Origin (none if
+// empty), without connection_init.
+func dialWS(t *testing.T, a *api, origin string) (*wsClient, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+"/query", &websocket.DialOptions{
+		Subprotocols: []string{"graphql-transport-ws"},
+		HTTPHeader:   h,
+	})
+	if err != nil {
+		return nil, res, err
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	return &wsClient{t: t, conn: conn}, res, nil
+}
+
+// initWS opens a socket and sends connection_init with tok (no payload if
+// empty).
+func initWS(t *testing.T, a *api, tok string) *wsClient {
+	t.Helper()
+	c, _, err := dialWS(t, a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := wsMessage{Type: "connection_init"}
+	if tok != "" {
+		init.Payload, _ = json.Marshal(map[string]string{"Authorization": "Bearer " + tok})
+	}
+	c.send(init)
+	return c
+}
+
+func (c *wsClient) send(m wsMessage) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, c.conn, m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads the next message other than ping and pong, or the close.
+func (c *wsClient) next(timeout time.Duration) (wsMessage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		var m wsMessage
+		if err := wsjson.Read(ctx, c.conn, &m); err != nil {
+			return m, err
+		}
+		switch m.Type {
+		case "ping":
+			_ = wsjson.Write(ctx, c.conn, wsMessage{Type: "pong"})
+		case "pong":
+		default:
+			return m, nil
+		}
+	}
+}
+
+// expect reads the next message and fails unless it has type typ.
+func (c *wsClient) expect(typ string) wsMessage {
+	c.t.Helper()
+	m, err := c.next(10 * time.Second)
+	if err != nil || m.Type != typ {
+		c.t.Fatalf("want %s, got %+v (%v)", typ, m, err)
+	}
+	return m
+}
+
+// closedWith waits for the server to close the socket and returns the code.
+func (c *wsClient) closedWith(timeout time.Duration) (websocket.StatusCode, string) {
+	c.t.Helper()
+	for {
+		_, err := c.next(timeout)
+		if err == nil {
+			continue
+		}
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Reason
+		}
+		c.t.Fatalf("the socket ended without a close frame: %v", err)
+	}
+}
+
+// run sends one operation and returns its single result and errors.
+func (c *wsClient) run(id, query string, vars map[string]any) (json.RawMessage, []gqlError) {
+	c.t.Helper()
+	payload, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	c.send(wsMessage{ID: id, Type: "subscribe", Payload: payload})
+	m, err := c.next(10 * time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []gqlError      `json:"errors"`
+	}
+	switch m.Type {
+	case "next":
+		if err := json.Unmarshal(m.Payload, &out); err != nil {
+			c.t.Fatal(err)
+		}
+		c.expect("complete")
+	case "error":
+		if err := json.Unmarshal(m.Payload, &out.Errors); err != nil {
+			c.t.Fatal(err)
+		}
+	default:
+		c.t.Fatalf("%s: %s", m.Type, m.Payload)
+	}
+	return out.Data, out.Errors
+}
+
+func TestWebSocket(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *database.DB) {
+		a := newAPIWith(t, db, serverOptions{CORSOrigins: []string{"https://app.example"}, GraphQL: graph.Options{Introspection: true}})
+		alice, bob := a.token("alice"), a.token("bob")
+		a.createTask(t, alice, map[string]any{"title": "alice's"})
+
+		t.Run("connection_init with a token runs operations as its user", func(t *testing.T) {
+			c := initWS(t, a, bob)
+			c.expect("connection_ack")
+			data, errs := c.run("1", `{ tasks { totalCount edges { node { title } } } }`, nil)
+			if len(errs) > 0 || !strings.Contains(string(data), `"totalCount":0`) {
+				t.Errorf("bob lists %s %v", data, errs)
+			}
+			data, errs = c.run("2", `mutation { createTask(input: {title: "bob's"}) { title } }`, nil)
+			if len(errs) > 0 || !strings.Contains(string(data), "bob's") {
+				t.Errorf("bob creates %s %v", data, errs)
+			}
+			c2 := initWS(t, a, alice)
+			c2.expect("connection_ack")
+			data, _ = c2.run("1", `{ tasks { totalCount edges { node { title } } } }`, nil)
+			if !strings.Contains(string(data), `"totalCount":1`) || strings.Contains(string(data), "bob's") {
+				t.Errorf("alice lists %s", data)
+			}
+		})
+		for name, tok := range map[string]string{"no token": "", "a bad token": "garbage", "an expired token": expiredToken(t, a)} {
+			t.Run("connection_init with "+name+" is closed with 4403", func(t *testing.T) {
+				c := initWS(t, a, tok)
+				if code, _ := c.closedWith(10 * time.Second); code != graph.CloseForbidden {
+					t.Errorf("closed with %d", code)
+				}
+			})
+		}
+		t.Run("the socket closes with 4403 when the token expires", func(t *testing.T) {
+			// Valid for about a second more: the leeway is 30 s.
+			tok, err := a.signer.Sign("alice", -29*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := initWS(t, a, tok)
+			c.expect("connection_ack")
+			if code, reason := c.closedWith(10 * time.Second); code != graph.CloseForbidden || reason != "token expired" {
+				t.Errorf("closed with %d %q", code, reason)
+			}
+		})
+		t.Run("a user's connections are bounded", func(t *testing.T) {
+			carol := a.token("carol")
+			for range graph.MaxConnectionsPerUser {
+				initWS(t, a, carol).expect("connection_ack")
+			}
+			c := initWS(t, a, carol)
+			if code, _ := c.closedWith(10 * time.Second); code != graph.CloseTooManyConnections {
+				t.Errorf("closed with %d", code)
+			}
+			// Another user is not affected.
+			initWS(t, a, a.token("dave")).expect("connection_ack")
+		})
+		t.Run("a page of another origin may not open a socket", func(t *testing.T) {
+			if _, res, err := dialWS(t, a, "https://evil.example"); err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+				t.Errorf("another origin: %v", err)
+			}
+			c, _, err := dialWS(t, a, "https://app.example")
+			if err != nil {
+				t.Fatalf("an allowed origin: %v", err)
+			}
+			c.conn.CloseNow()
+		})
+		t.Run("the budget holds over a socket", func(t *testing.T) {
+			c := initWS(t, a, alice)
+			c.expect("connection_ack")
+			var q strings.Builder
+			q.WriteString("{")
+			for i := range 4 {
+				q.WriteString(" a" + string(rune('0'+i)) + ": tasks(first: 100) { edges { node { id title description isCompleted createdAt updatedAt } } }")
+			}
+			q.WriteString(" }")
+			_, errs := c.run("1", q.String(), nil)
+			if len(errs) != 1 || errs[0].code() != gqlerr.ComplexityLimit {
+				t.Errorf("got %+v", errs)
+			}
+		})
+	})
+}
+
+func expiredToken(t *testing.T, a *api) string {
+	t.Helper()
+	tok, err := a.signer.Sign("alice", -time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestWebSocketOnlyMode(t *testing.T) {
+	docs, _ := loadedDocuments(t)
+	a := newAPIWith(t, testdb.Open(t, "sqlite3"), serverOptions{GraphQL: graph.Options{Documents: docs, Mode: graph.ModeOnly}})
+	c := initWS(t, a, a.token("alice"))
+	c.expect("connection_ack")
+	if _, errs := c.run("1", `{ tasks { totalCount } }`, nil); len(errs) != 1 || errs[0].code() != gqlerr.PersistedQueryNotInList {
+		t.Errorf("free-form text over a socket: %+v", errs)
+	}
+	payload, _ := json.Marshal(map[string]any{"extensions": apq(sha(opList))})
+	c.send(wsMessage{ID: "2", Type: "subscribe", Payload: payload})
+	m := c.expect("next")
+	if !strings.Contains(string(m.Payload), `"totalCount":0`) {
+		t.Errorf("a known hash over a socket: %s", m.Payload)
+	}
+}
+
+func TestWebSocketShutdown(t *testing.T) {
+	shutdown, stop := context.WithCancel(context.Background())
+	defer stop()
+	a := newAPIWith(t, testdb.Open(t, "sqlite3"), serverOptions{GraphQL: graph.Options{Shutdown: shutdown}})
+	c := initWS(t, a, a.token("alice"))
+	c.expect("connection_ack")
+	stop()
+	if code, _ := c.closedWith(10 * time.Second); code != graph.CloseGoingAway {
+		t.Errorf("closed with %d", code)
+	}
+}
