@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,9 @@ type backend struct {
 	// outage drops the listening connections of every instance and refuses
 	// new ones until restore is called; nil if there are none to drop.
 	outage func(t *testing.T) (restore func())
+	// foreign writes payloads the broker did not write where a subscriber
+	// of userID would hear them; nil if nobody else can write there.
+	foreign func(t *testing.T, userID string)
 }
 
 // testConformance runs what every Broker must do against be.
@@ -115,6 +119,31 @@ func testConformance(t *testing.T, be backend) {
 		}
 	})
 
+	t.Run("a subscriber that falls behind is cut off while others keep receiving", func(t *testing.T) {
+		a, b := be.instances(t)
+		stuck := subscribe(t, b, "alice")
+		reader := subscribe(t, b, "alice")
+		const n = 64 + 6 // the default buffer, overflowed
+		for range n {
+			e := event(Updated, "alice")
+			publish(t, a, e)
+			if got := recv(t, reader); got != e {
+				t.Fatalf("reader got %+v, want %+v", got, e)
+			}
+		}
+		if err := ended(t, stuck); !errors.Is(err, ErrSlowConsumer) {
+			t.Errorf("stuck subscriber ended with %v, want ErrSlowConsumer", err)
+		}
+		again := subscribe(t, b, "alice")
+		e := event(Deleted, "alice")
+		publish(t, a, e)
+		for name, s := range map[string]*Subscription{"reader": reader, "new subscriber": again} {
+			if got := recv(t, s); got != e {
+				t.Errorf("%s got %+v, want %+v", name, got, e)
+			}
+		}
+	})
+
 	t.Run("the last subscription of a user can leave and come back", func(t *testing.T) {
 		a, b := be.instances(t)
 		subscribe(t, b, "alice").Close()
@@ -163,6 +192,19 @@ func testConformance(t *testing.T, be backend) {
 		}
 	})
 
+	if be.foreign != nil {
+		t.Run("foreign and malformed payloads are dropped", func(t *testing.T) {
+			a, b := be.instances(t)
+			s := subscribe(t, b, "alice")
+			be.foreign(t, "alice")
+			e := event(Created, "alice")
+			publish(t, a, e)
+			if got := recv(t, s); got != e {
+				t.Errorf("got %+v, want %+v", got, e)
+			}
+		})
+	}
+
 	if be.outage == nil {
 		return
 	}
@@ -206,4 +248,25 @@ func testConformance(t *testing.T, be backend) {
 			t.Errorf("got %+v, want %+v", got, e)
 		}
 	})
+}
+
+// testHealthCheck checks that a listener left quiet for many health intervals
+// is pinged, stays up and still delivers; a and b have a short HealthInterval.
+func testHealthCheck(t *testing.T, a, b Broker, pings func() int64) {
+	t.Helper()
+	s := subscribe(t, b, "alice")
+	eventually(t, "pinging the quiet listener", func() error {
+		if n := pings(); n < 3 {
+			return fmt.Errorf("%d pings", n)
+		}
+		return nil
+	})
+	if err := b.Ready(); err != nil {
+		t.Errorf("Ready after pings: %v", err)
+	}
+	e := event(Updated, "alice")
+	publish(t, a, e)
+	if got := recv(t, s); got != e {
+		t.Errorf("got %+v, want %+v", got, e)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,7 @@ type Postgres struct {
 	pool    *pgxpool.Pool
 	cancel  context.CancelFunc
 	stopped chan struct{}
+	pings   atomic.Int64 // health checks sent, for tests
 
 	mu      sync.Mutex
 	lastErr error // why the listener is down; nil while it is up
@@ -139,6 +141,7 @@ func (p *Postgres) receive(ctx context.Context, conn *pgx.Conn) error {
 			return ctx.Err()
 		case timedOut && !conn.IsClosed():
 			// A silent connection may be a dead one that TCP has not noticed.
+			p.pings.Add(1)
 			pctx, cancel := context.WithTimeout(ctx, p.opts.HealthInterval)
 			err := conn.Ping(pctx)
 			cancel()

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -35,10 +36,24 @@ func TestPostgres(t *testing.T) {
 	u.Path = "/" + db
 	dbURL := u.String()
 
+	pub, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", db, err)
+	}
+	t.Cleanup(func() { pub.Close(context.Background()) })
+
 	testConformance(t, backend{
 		instances: func(t *testing.T) (Broker, Broker) {
 			t.Helper()
-			return openPostgres(t, dbURL), openPostgres(t, dbURL)
+			return openPostgres(t, dbURL, nil), openPostgres(t, dbURL, nil)
+		},
+		foreign: func(t *testing.T, userID string) {
+			t.Helper()
+			for _, payload := range []string{`{"table":"tasks"}`, "1C", "1Cnot-a-uuid-at-all-but-36-bytes-long" + userID} {
+				if _, err := pub.Exec(ctx, "SELECT pg_notify($1, $2)", DefaultChannel, payload); err != nil {
+					t.Fatalf("notifying %q: %v", payload, err)
+				}
+			}
 		},
 		outage: func(t *testing.T) func() {
 			t.Helper()
@@ -54,11 +69,21 @@ func TestPostgres(t *testing.T) {
 			}
 		},
 	})
+
+	t.Run("a quiet listener is pinged and stays up", func(t *testing.T) {
+		quick := func(o *Options) { o.HealthInterval = 5 * time.Millisecond }
+		b := openPostgres(t, dbURL, quick)
+		testHealthCheck(t, openPostgres(t, dbURL, nil), b, b.pings.Load)
+	})
 }
 
-func openPostgres(t *testing.T, connString string) *Postgres {
+func openPostgres(t *testing.T, connString string, tune func(*Options)) *Postgres {
 	t.Helper()
-	p, err := NewPostgres(context.Background(), connString, testOptions(t))
+	opts := testOptions(t)
+	if tune != nil {
+		tune(&opts)
+	}
+	p, err := NewPostgres(context.Background(), connString, opts)
 	if err != nil {
 		t.Fatalf("NewPostgres: %v", err)
 	}

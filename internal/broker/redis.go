@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,6 +35,7 @@ type Redis struct {
 	client  *redis.Client
 	cancel  context.CancelFunc
 	stopped chan struct{}
+	pings   atomic.Int64 // health checks sent, for tests
 
 	mu      sync.Mutex
 	ps      *redis.PubSub // the current connection, live or being dialled
@@ -146,6 +148,7 @@ func (r *Redis) receive(ctx context.Context, ps *redis.PubSub) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !pinged {
 				// A silent connection may be a dead one that TCP has not noticed.
+				r.pings.Add(1)
 				if err := ps.Ping(ctx); err != nil {
 					return fmt.Errorf("pinging redis: %w", err)
 				}

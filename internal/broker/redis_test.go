@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -43,7 +44,14 @@ func TestRedis(t *testing.T) {
 	testConformance(t, backend{
 		instances: func(t *testing.T) (Broker, Broker) {
 			t.Helper()
-			return openRedis(t, brokerURL, channel), openRedis(t, brokerURL, channel)
+			return openRedis(t, brokerURL, channel, nil), openRedis(t, brokerURL, channel, nil)
+		},
+		foreign: func(t *testing.T, userID string) {
+			t.Helper()
+			bob := encode(event(Created, "bob")) // well formed, on the wrong user's channel
+			for _, payload := range []string{`{"table":"tasks"}`, "1C", bob} {
+				do(t, rdb, "PUBLISH", channel+":"+userID, payload)
+			}
 		},
 		outage: func(t *testing.T) func() {
 			t.Helper()
@@ -52,12 +60,21 @@ func TestRedis(t *testing.T) {
 			return func() { do(t, rdb, "ACL", "SETUSER", user, "on") }
 		},
 	})
+
+	t.Run("a quiet listener is pinged and stays up", func(t *testing.T) {
+		quick := func(o *Options) { o.HealthInterval = 5 * time.Millisecond }
+		b := openRedis(t, brokerURL, channel, quick)
+		testHealthCheck(t, openRedis(t, brokerURL, channel, nil), b, b.pings.Load)
+	})
 }
 
-func openRedis(t *testing.T, url, channel string) *Redis {
+func openRedis(t *testing.T, url, channel string, tune func(*Options)) *Redis {
 	t.Helper()
 	opts := testOptions(t)
 	opts.Channel = channel
+	if tune != nil {
+		tune(&opts)
+	}
 	r, err := NewRedis(context.Background(), url, opts)
 	if err != nil {
 		t.Fatalf("NewRedis: %v", err)
