@@ -47,6 +47,12 @@ type config struct {
 	// directories of *.json files); DocumentsMode is how they are taken.
 	Documents     []string
 	DocumentsMode graph.Mode
+	// RedisURL, when set, carries task events between instances over Redis
+	// pub/sub; else PostgreSQL's LISTEN/NOTIFY does, over EventsDatabaseURL
+	// (a direct connection; DATABASE_URL by default), or, on SQLite, the
+	// process itself.
+	RedisURL          string
+	EventsDatabaseURL string
 }
 
 // limitVars names the variable that overrides each request limit.
@@ -183,6 +189,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.Introspection = boolean("GRAPHQL_INTROSPECTION", !c.Production && mode != graph.ModeOnly)
 	c.GraphiQL = boolean("GRAPHIQL", !c.Production)
+	c.RedisURL = env("REDIS_URL", "")
+	c.EventsDatabaseURL = env("EVENTS_DATABASE_URL", c.DatabaseURL)
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q is not a port number", c.Port))
 	}

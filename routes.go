@@ -16,6 +16,7 @@ import (
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/playground"
 	"github.com/taskapi/server/internal/telemetry"
@@ -35,10 +36,17 @@ type serverOptions struct {
 	GraphQL graph.Options
 	// GraphiQL serves the GraphiQL page at /.
 	GraphiQL bool
+	// Events carries task changes to subscribers, on every instance; nil
+	// is this process alone.
+	Events broker.Broker
 }
 
 // newServer returns the whole HTTP surface.
 func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, opts serverOptions) http.Handler {
+	if opts.Events == nil {
+		opts.Events = broker.NewLocal(broker.Options{Logger: logger})
+	}
+	graph.PublishChanges(db.Client, opts.Events, logger)
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, db, authn, telemetry.NewMetrics(db.SQL), opts)
 	// Answers of a kilobyte or more are compressed for clients that ask:
@@ -67,6 +75,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn a
 	gql := opts.GraphQL
 	gql.Auth = authn
 	gql.Origins = opts.CORSOrigins
+	gql.Events = opts.Events
 	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL(graph.DocumentName)}
 	if opts.Tracer != nil {
 		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))
@@ -85,6 +94,11 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn a
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := auth.Ready(authn); err != nil {
 			http.Error(w, "token signing keys not loaded", http.StatusServiceUnavailable)
+			return
+		}
+		if err := opts.Events.Ready(); err != nil {
+			logger.WarnContext(r.Context(), "readyz: the event broker is down", "error", err)
+			http.Error(w, "event broker unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

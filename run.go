@@ -19,10 +19,12 @@ import (
 	"syscall"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/persisted"
 	"github.com/taskapi/server/internal/telemetry"
@@ -201,6 +203,12 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		}
 	}
 
+	events, err := openBroker(ctx, cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+
 	ln, err := net.Listen("tcp", ":"+cfg.Port)
 	if err != nil {
 		return fmt.Errorf("listening on port %s: %w", cfg.Port, err)
@@ -226,6 +234,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			DevToken:    devToken,
 			Tracer:      tracer,
 			GraphiQL:    cfg.GraphiQL,
+			Events:      events,
 			GraphQL: graph.Options{
 				Shutdown:      sockets,
 				Limits:        cfg.Limits,
@@ -253,7 +262,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		go func() { _ = http.Serve(dbg, debugHandler()) }()
 		logger.Warn("serving pprof on DEBUG_ADDR; keep it off public networks", "addr", dbg.Addr().String())
 	}
-	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "production", cfg.Production, "tracing", tp != nil,
+	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "events", fmt.Sprintf("%T", events), "production", cfg.Production, "tracing", tp != nil,
 		"introspection", cfg.Introspection, "graphiql", cfg.GraphiQL, "persisted_documents", cfg.DocumentsMode,
 		"request_timeout", cfg.Limits.Timeout.String())
 	errc := make(chan error, 1)
@@ -400,4 +409,26 @@ func documentsCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%d documents: each parses, validates against this server's schema and is within its limits\n", len(checked))
 	return nil
+}
+
+// openBroker picks how task events reach the other instances: Redis when
+// REDIS_URL is set, else PostgreSQL's LISTEN/NOTIFY, else (SQLite, one
+// process) the process itself.
+func openBroker(ctx context.Context, cfg config, db *database.DB, logger *slog.Logger) (broker.Broker, error) {
+	opts := broker.Options{Logger: logger}
+	switch {
+	case cfg.RedisURL != "":
+		b, err := broker.NewRedis(ctx, cfg.RedisURL, opts)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		return b, nil
+	case db.Dialect == dialect.Postgres:
+		b, err := broker.NewPostgres(ctx, cfg.EventsDatabaseURL, opts)
+		if err != nil {
+			return nil, fmt.Errorf("EVENTS_DATABASE_URL (LISTEN/NOTIFY needs a direct connection, not a transaction-mode pooler): %w", err)
+		}
+		return b, nil
+	}
+	return broker.NewLocal(opts), nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/gqlerr"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	// Shutdown ends when the server shuts down: open WebSockets are then
 	// closed with CloseGoingAway, which clients reconnect on.
 	Shutdown context.Context
+	// Events are the task changes subscriptions deliver; nil is this
+	// process's alone.
+	Events broker.Broker
 }
 
 // NewHandler returns /query: its whole HTTP contract, in the order a

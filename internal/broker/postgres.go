@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,13 @@ func NewPostgres(ctx context.Context, connString string, opts Options) (*Postgre
 	lc, err := pgx.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("parsing broker connection string: %w", err)
+	}
+	// The same URL may configure the app's pool (pool_max_conns, …):
+	// pgxpool's parameters, not the server's.
+	for k := range lc.RuntimeParams {
+		if strings.HasPrefix(k, "pool_") {
+			delete(lc.RuntimeParams, k)
+		}
 	}
 	lc.RuntimeParams["application_name"] = ListenerName(opts.Channel)
 	pc, err := pgxpool.ParseConfig(connString)

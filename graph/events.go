@@ -1,0 +1,99 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/ent/hook"
+	"github.com/taskapi/server/internal/broker"
+	"github.com/taskapi/server/internal/viewer"
+)
+
+// PublishChanges makes every change to a task through client an event on
+// b, sent once the change is committed: inside a transaction (an operation
+// of several mutations), when it commits; otherwise when the statement
+// returns. Events carry ids only. A publish that fails is logged: the
+// change stands, and subscribers that missed it are told by the broker.
+func PublishChanges(client *ent.Client, b broker.Broker, logger *slog.Logger) {
+	client.Task.Use(func(next ent.Mutator) ent.Mutator {
+		return hook.TaskFunc(func(ctx context.Context, m *ent.TaskMutation) (ent.Value, error) {
+			var ids []uuid.UUID
+			if m.Op().Is(ent.OpUpdate | ent.OpDelete) {
+				// Bulk changes (none through the API): which rows, before
+				// they change.
+				var err error
+				if ids, err = m.IDs(ctx); err != nil {
+					return nil, err
+				}
+			}
+			v, err := next.Mutate(ctx, m)
+			if err != nil {
+				return v, err
+			}
+			events := changed(ctx, m, v, ids)
+			if len(events) == 0 {
+				return v, nil
+			}
+			publish := func() {
+				// The change is made: its events go out even if the
+				// request's context ends now.
+				ctx := context.WithoutCancel(ctx)
+				for _, e := range events {
+					if err := b.Publish(ctx, e); err != nil {
+						logger.WarnContext(ctx, "events: not published", "kind", e.Kind.String(), "task", e.TaskID, "error", err)
+					}
+				}
+			}
+			if tx, err := m.Tx(); err == nil {
+				tx.OnCommit(func(next ent.Committer) ent.Committer {
+					return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+						if err := next.Commit(ctx, tx); err != nil {
+							return err
+						}
+						publish()
+						return nil
+					})
+				})
+				return v, nil
+			}
+			publish()
+			return v, nil
+		})
+	})
+}
+
+// changed lists the events of a mutation that returned v; ids are the rows
+// a bulk update or delete touched.
+func changed(ctx context.Context, m *ent.TaskMutation, v ent.Value, ids []uuid.UUID) []broker.Event {
+	if t, ok := v.(*ent.Task); ok {
+		kind := broker.Updated
+		if m.Op().Is(ent.OpCreate) {
+			kind = broker.Created
+		}
+		return []broker.Event{{Kind: kind, UserID: t.UserID, TaskID: t.ID}}
+	}
+	// Deletes (and bulk updates) answer a count: the owner is the viewer,
+	// as privacy lets no one else change a row.
+	vw, ok := viewer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	kind := broker.Updated
+	if m.Op().Is(ent.OpDelete | ent.OpDeleteOne) {
+		kind = broker.Deleted
+	}
+	if id, exists := m.ID(); exists && m.Op().Is(ent.OpDeleteOne|ent.OpUpdateOne) {
+		if n, _ := v.(int); n == 0 && m.Op().Is(ent.OpDeleteOne) {
+			return nil // nothing was deleted
+		}
+		ids = []uuid.UUID{id}
+	}
+	events := make([]broker.Event, 0, len(ids))
+	for _, id := range ids {
+		events = append(events, broker.Event{Kind: kind, UserID: vw.Subject, TaskID: id})
+	}
+	return events
+}
