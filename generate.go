@@ -2,4 +2,4 @@ package main
 
 //go:generate go run ./ent/entc.go
 //go:generate go tool gqlgen generate
-//go:generate go run ./internal/gqlseq graph/generated.go
+//go:generate go run ./internal/gqlseq/cmd/gqlseq graph/generated.go

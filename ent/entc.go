@@ -33,7 +33,7 @@ func main() {
 			gen.FeatureVersionedMigration,
 			gen.FeatureSnapshot,
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), entc.TemplateFiles("ent/template/nodes.tmpl"))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -12,18 +12,17 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 	"github.com/taskapi/server/ent"
-	"github.com/taskapi/server/ent/task"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/scalar"
 )
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id uuid.UUID) (ent.Noder, error) {
-	n, err := r.client.Noder(ctx, id, ent.WithFixedNodeType(task.Table))
-	if ent.IsNotFound(err) {
-		return nil, nil
+	nodes, err := r.nodes(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
 	}
-	return n, err
+	return nodes[0], nil
 }
 
 // Nodes is the resolver for the nodes field.
@@ -31,25 +30,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []uuid.UUID) ([]ent.Noder
 	if len(ids) > MaxPageSize {
 		return nil, gqlerr.BadInput("ids", fmt.Sprintf("ids may hold at most %d ids", MaxPageSize))
 	}
-	q, err := r.client.Task.Query().Where(task.IDIn(ids...)).CollectFields(ctx, "Task", "Node")
-	if err != nil {
-		return nil, err
-	}
-	tasks, err := q.All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byID := make(map[uuid.UUID]*ent.Task, len(tasks))
-	for _, t := range tasks {
-		byID[t.ID] = t
-	}
-	nodes := make([]ent.Noder, len(ids))
-	for i, id := range ids {
-		if t, ok := byID[id]; ok {
-			nodes[i] = t
-		}
-	}
-	return nodes, nil
+	return r.nodes(ctx, ids)
 }
 
 // Tasks is the resolver for the tasks field.

@@ -8,12 +8,11 @@ import (
 
 // marshalSlice marshals a list's elements one after another, in place of
 // gqlgen's graphql.MarshalSliceConcurrently, which starts a goroutine per
-// element so that resolvers waiting on I/O overlap. No field under a list
-// here waits on anything: every page is one SQL statement and nothing runs a
-// query per row (and internal/gqlseq refuses generated code in which a field
-// below the root has a resolver of its own). Spawning 20 goroutines (and growing their stacks) cost about
-// 40% of a page's CPU; see the README's performance section. go generate
-// (internal/gqlseq) points the calls in generated.go here.
+// element so that resolvers waiting on I/O overlap. go generate
+// (internal/gqlseq) points a list's call here only when nothing its elements
+// marshal, however deep, calls a resolver: then no element waits on
+// anything, and spawning 20 goroutines (and growing their stacks) cost about
+// 40% of a page's CPU; see the README's performance section.
 func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler bool, marshalElement func(context.Context, int) graphql.Marshaler) graphql.Array {
 	ret := make(graphql.Array, length)
 	for i := range length {

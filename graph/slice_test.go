@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/taskapi/server/internal/gqlseq"
 	"github.com/taskapi/server/internal/scalar"
 )
 
@@ -39,24 +40,35 @@ func TestMarshalSliceInOrderWithPanicsAsErrors(t *testing.T) {
 	}
 }
 
-// The marshalers whose fields internal/gqlseq calls directly (its neverNull
-// list) must never answer null for a value: such an error would carry the
-// parent's path, as the rewritten field has no context of its own.
+// The marshalers whose fields internal/gqlseq calls directly
+// (gqlseq.NeverNull) must never answer null for a value: such an error would
+// carry the parent's path, as the rewritten field has no context of its own.
 func TestStructReadMarshalersNeverNull(t *testing.T) {
 	ec := &executionContext{}
 	ctx := context.Background()
 	empty := ""
-	for name, m := range map[string]graphql.Marshaler{
-		"marshalNBoolean2bool":   ec.marshalNBoolean2bool(ctx, nil, false),
-		"marshalNCursor2…Cursor": ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, nil, scalar.Cursor{}),
-		"marshalNID2…UUID":       ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, nil, uuid.Nil),
-		"marshalNInt2int":        ec.marshalNInt2int(ctx, nil, 0),
-		"marshalNString2string":  ec.marshalNString2string(ctx, nil, ""),
-		"marshalNTime2timeᚐTime": ec.marshalNTime2timeᚐTime(ctx, nil, time.Time{}),
-		"marshalOString2ᚖstring": ec.marshalOString2ᚖstring(ctx, nil, &empty),
-	} {
-		if m == graphql.Null {
+	// How each answers a zero value; one entry per gqlseq.NeverNull name.
+	answers := map[string]graphql.Marshaler{
+		"marshalNBoolean2bool":                          ec.marshalNBoolean2bool(ctx, nil, false),
+		"marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor": ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, nil, scalar.Cursor{}),
+		"marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID":        ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, nil, uuid.Nil),
+		"marshalNInt2int":                               ec.marshalNInt2int(ctx, nil, 0),
+		"marshalNString2string":                         ec.marshalNString2string(ctx, nil, ""),
+		"marshalNTime2timeᚐTime":                        ec.marshalNTime2timeᚐTime(ctx, nil, time.Time{}),
+		"marshalOString2ᚖstring":                        ec.marshalOString2ᚖstring(ctx, nil, &empty),
+	}
+	for name := range gqlseq.NeverNull {
+		m, ok := answers[name]
+		switch {
+		case !ok:
+			t.Errorf("gqlseq.NeverNull has %s, which this test does not check", name)
+		case m == graphql.Null:
 			t.Errorf("%s answered null for a zero value", name)
+		}
+	}
+	for name := range answers {
+		if !gqlseq.NeverNull[name] {
+			t.Errorf("%s is checked here but not in gqlseq.NeverNull", name)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema/field"
-	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
 
 	"github.com/taskapi/server/ent/privacy"
@@ -17,7 +16,8 @@ import (
 )
 
 // OwnerMixin gives an entity a user_id owner taken from the viewer, and a
-// privacy policy that confines every query and mutation to that owner.
+// privacy policy that confines every query and mutation to that owner. Each
+// entity declares its own user_id-led index: index names are per table.
 type OwnerMixin struct {
 	mixin.Schema
 }
@@ -30,14 +30,6 @@ func (OwnerMixin) Fields() []ent.Field {
 			NotEmpty().
 			Immutable().
 			Annotations(entgql.Skip()),
-	}
-}
-
-// Indexes of the OwnerMixin.
-func (OwnerMixin) Indexes() []ent.Index {
-	return []ent.Index{
-		index.Fields("user_id").
-			StorageKey("idx_tasks_user_id"),
 	}
 }
 

@@ -68,6 +68,9 @@ func (Task) Fields() []ent.Field {
 // Indexes of the Task.
 func (Task) Indexes() []ent.Index {
 	return []ent.Index{
+		// The owner's rows (OwnerMixin's filter).
+		index.Fields("user_id").
+			StorageKey("idx_tasks_user_id"),
 		// Serves the default listing: a user's tasks, newest first. The id
 		// is the order's tie-break, so a page is read straight off the
 		// index, 21 entries, with no sort of all the user's tasks.

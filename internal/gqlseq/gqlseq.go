@@ -1,0 +1,504 @@
+// Package gqlseq takes three costs out of the code gqlgen generates, each
+// paid for every object or field of every response, wherever that is safe
+// for the type at hand. It works on the file's syntax tree and decides per
+// generated function; cmd/gqlseq runs it from generate.go right after gqlgen.
+//
+// gqlgen offers no hook for this: exec templates are embedded and not
+// configurable, plugins run before the exec file is written, and its only
+// list option (exec.worker_limit) still starts a goroutine per element.
+//
+// Lists. graphql.MarshalSliceConcurrently starts a goroutine per element so
+// that resolvers under the list overlap. Where nothing an element marshals,
+// however deep, calls a resolver, the call goes to graph's sequential
+// marshalSlice instead. Deep matters: an object's marshaler waits for its
+// resolver fields (FieldSet.Dispatch) before returning, so a resolver two
+// levels down would run once per element, in turn.
+//
+// @defer. graphql.NewDeferredGroup builds bookkeeping for each object, but
+// only a field gqlgen resolves concurrently (out.ResolveConcurrently(…,
+// &deferred, …)) is ever deferred. An object function that hands its group
+// to nothing gets an empty one.
+//
+// Struct reads. A scalar field read off a struct (a task's title) goes
+// through graphql.ResolveField: a field context, closures, the value boxed
+// twice, a deferred recover and the field middleware, around one read. It
+// becomes a direct call of the field's marshaler when the field takes no
+// arguments and has no directives (a bare scalar field context, no
+// middleware chain), the read is a plain selector on obj (never nil there),
+// and the marshaler is one of NeverNull, so no error needs the field's path,
+// for objects of the types Options.StructPackages name: plain structs, with
+// no embedded pointer a promoted field could be read through.
+// Field middleware no longer sees such fields: graph.NewHandler takes only
+// resolver-only tracing.
+//
+// When gqlgen's output stops having the shapes this relies on, Rewrite
+// fails with an error naming the function and what is missing.
+package gqlseq
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"slices"
+	"sort"
+)
+
+//go:generate go -C testdata/resolverbelow tool gqlgen generate
+
+// NeverNull are the marshalers a struct read may call directly: none
+// returns graphql.Null for a value (marshalOString2ᚖstring does for nil, the
+// nullable field's answer, with no error). graph's tests check each.
+var NeverNull = map[string]bool{
+	"marshalNBoolean2bool":                          true,
+	"marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor": true,
+	"marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID":        true,
+	"marshalNInt2int":                               true,
+	"marshalNString2string":                         true,
+	"marshalNTime2timeᚐTime":                        true,
+	"marshalOString2ᚖstring":                        true,
+}
+
+// StructReadMark ends each struct read's line, for readers of the output.
+const StructReadMark = "// gqlseq: a struct read"
+
+// Report says what Rewrite decided, by generated function name.
+type Report struct {
+	SequentialLists []string // list marshalers now calling marshalSlice
+	ConcurrentLists []string // list marshalers keeping MarshalSliceConcurrently
+	EmptyDeferred   []string // object functions with an empty DeferredGroup
+	KeptDeferred    []string // object functions keeping NewDeferredGroup
+	StructReads     []string // field functions calling their marshaler directly
+}
+
+// Options say which types' fields may be read directly.
+type Options struct {
+	// StructPackages are the qualifiers (as the exec file writes them) of
+	// the packages whose types are plain structs; "" is the exec package.
+	StructPackages []string
+}
+
+type edit struct {
+	start, end int
+	text       string
+}
+
+type file struct {
+	fset    *token.FileSet
+	src     []byte
+	methods map[string]*ast.FuncDecl // the executionContext's, by name
+	opts    Options
+	edits   []edit
+	report  Report
+}
+
+// Rewrite returns gqlgen's exec file src with the rewrites above applied.
+// It is idempotent.
+func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
+	fset := token.NewFileSet()
+	af, err := parser.ParseFile(fset, "generated.go", src, parser.SkipObjectResolution)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := &file{fset: fset, src: src, methods: map[string]*ast.FuncDecl{}, opts: opts}
+	for _, d := range af.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && isECMethod(fd) {
+			f.methods[fd.Name.Name] = fd
+		}
+	}
+	if len(f.methods) == 0 {
+		return nil, nil, errors.New("no method of *executionContext: is this gqlgen's exec file?")
+	}
+	for _, step := range []func() error{f.lists, f.deferred, f.structReads} {
+		if err := step(); err != nil {
+			return nil, nil, err
+		}
+	}
+	out := f.apply()
+	out, err = format.Source(out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("formatting the rewritten file: %w", err)
+	}
+	return out, &f.report, nil
+}
+
+func (f *file) lists() error {
+	resolving, err := f.resolvingMethods()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, name := range f.sortedMethods() {
+		var err error
+		ast.Inspect(f.methods[name].Body, func(node ast.Node) bool {
+			call, ok := node.(*ast.CallExpr)
+			if !ok || err != nil {
+				return err == nil
+			}
+			concurrent := isSel(call.Fun, "graphql", "MarshalSliceConcurrently")
+			if !concurrent && !isIdent(call.Fun, "marshalSlice") {
+				return true
+			}
+			n++
+			lit, _ := lastArg(call).(*ast.FuncLit)
+			if len(call.Args) != 5 || lit == nil {
+				err = fmt.Errorf("%s: graphql.MarshalSliceConcurrently no longer takes 5 arguments ending in the element's closure", name)
+				return false
+			}
+			elems := ecCalls(lit)
+			if len(elems) != 1 {
+				err = fmt.Errorf("%s: the element closure calls %d executionContext methods %v, want the element's marshaler alone", name, len(elems), elems)
+				return false
+			}
+			if f.reaches(elems[0], resolving) {
+				f.report.ConcurrentLists = append(f.report.ConcurrentLists, name)
+				f.replace(call.Fun, "graphql.MarshalSliceConcurrently")
+			} else {
+				f.report.SequentialLists = append(f.report.SequentialLists, name)
+				f.replace(call.Fun, "marshalSlice")
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		return errors.New("no call of graphql.MarshalSliceConcurrently: has gqlgen changed how it marshals lists of objects?")
+	}
+	return nil
+}
+
+// resolvingMethods are the methods that resolve a field concurrently or
+// call a resolver. It fails if resolvers are called but nothing is resolved
+// concurrently: gqlgen would then mark such fields some other way.
+func (f *file) resolvingMethods() (map[string]bool, error) {
+	resolving := map[string]bool{}
+	concurrent, resolvers := false, false
+	for name, fd := range f.methods {
+		ast.Inspect(fd.Body, func(node ast.Node) bool {
+			switch n := node.(type) {
+			case *ast.SelectorExpr:
+				switch {
+				case n.Sel.Name == "ResolveConcurrently" || n.Sel.Name == "ResolveRootConcurrently":
+					resolving[name], concurrent = true, true
+				case isSel(n, "ec", "Resolvers"):
+					resolving[name], resolvers = true, true
+				}
+			}
+			return true
+		})
+	}
+	if resolvers && !concurrent {
+		return nil, errors.New("resolvers are called but no field is resolved with ResolveConcurrently or ResolveRootConcurrently: has gqlgen changed how it schedules resolvers?")
+	}
+	return resolving, nil
+}
+
+// reaches reports whether from, or any method it calls in turn, is in set.
+func (f *file) reaches(from string, set map[string]bool) bool {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 {
+		m := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		if set[m] {
+			return true
+		}
+		if fd := f.methods[m]; fd != nil {
+			stack = append(stack, ecCalls(fd.Body)...)
+		}
+	}
+	return false
+}
+
+func (f *file) deferred() error {
+	n := 0
+	for _, name := range f.sortedMethods() {
+		body := f.methods[name].Body
+		for _, stmt := range body.List {
+			as, ok := stmt.(*ast.AssignStmt)
+			if !ok || as.Tok != token.DEFINE || len(as.Lhs) != 1 || len(as.Rhs) != 1 || !isIdent(as.Lhs[0], "deferred") {
+				continue
+			}
+			n++
+			if !isNewDeferredGroup(as.Rhs[0]) && !isEmptyDeferredGroup(as.Rhs[0]) {
+				return fmt.Errorf("%s: deferred is no longer graphql.NewDeferredGroup(ctx)", name)
+			}
+			if onlyReadsDeferred(body, as) {
+				f.report.EmptyDeferred = append(f.report.EmptyDeferred, name)
+				f.replace(as.Rhs[0], "graphql.DeferredGroup{}")
+			} else {
+				f.report.KeptDeferred = append(f.report.KeptDeferred, name)
+				f.replace(as.Rhs[0], "graphql.NewDeferredGroup(ctx)")
+			}
+		}
+	}
+	if n == 0 {
+		return errors.New("no object function declares deferred := graphql.NewDeferredGroup(ctx): has gqlgen changed how it handles @defer?")
+	}
+	return nil
+}
+
+// onlyReadsDeferred reports whether body uses the group decl declares only
+// to check it for deferred fields (len(deferred.Defers)) and process them
+// (ec.ProcessDeferredGroup(deferred)): nothing can add any.
+func onlyReadsDeferred(body *ast.BlockStmt, decl *ast.AssignStmt) bool {
+	ok := true
+	ast.Inspect(body, func(node ast.Node) bool {
+		switch n := node.(type) {
+		case *ast.AssignStmt:
+			return n != decl
+		case *ast.SelectorExpr:
+			if isIdent(n.X, "deferred") && n.Sel.Name == "Defers" {
+				return false
+			}
+		case *ast.CallExpr:
+			if isSel(n.Fun, "ec", "ProcessDeferredGroup") && len(n.Args) == 1 && isIdent(n.Args[0], "deferred") {
+				return false
+			}
+		case *ast.Ident:
+			if n.Name == "deferred" {
+				ok = false
+			}
+		}
+		return ok
+	})
+	return ok
+}
+
+func (f *file) structReads() error {
+	fields := 0
+	for _, name := range f.sortedMethods() {
+		fd := f.methods[name]
+		if len(fd.Body.List) != 1 || !hasObjParam(fd) {
+			continue
+		}
+		ret, ok := fd.Body.List[0].(*ast.ReturnStmt)
+		if !ok || len(ret.Results) != 1 {
+			continue
+		}
+		call, ok := ret.Results[0].(*ast.CallExpr)
+		if !ok {
+			continue
+		}
+		if f.rewrittenRead(call) {
+			fields++
+			f.report.StructReads = append(f.report.StructReads, name)
+			continue
+		}
+		if !isSel(call.Fun, "graphql", "ResolveField") {
+			continue
+		}
+		fields++
+		if len(call.Args) != 9 {
+			return fmt.Errorf("%s: graphql.ResolveField takes %d arguments, not the 9 gqlseq knows", name, len(call.Args))
+		}
+		marshal, read, ok := f.structRead(call.Args)
+		if !ok || !slices.Contains(f.opts.StructPackages, objPackage(fd)) {
+			continue
+		}
+		f.report.StructReads = append(f.report.StructReads, name)
+		f.replace(call, fmt.Sprintf("ec.%s(ctx, field.Selections, obj.%s)", marshal, read))
+		end := f.offset(ret.End())
+		f.edits = append(f.edits, edit{end, end, " " + StructReadMark})
+	}
+	if fields == 0 {
+		return errors.New("no field of an object resolves through graphql.ResolveField: has gqlgen changed how it generates fields?")
+	}
+	return nil
+}
+
+// structRead reports the marshaler and struct field of a ResolveField
+// call's arguments (ctx, oc, field, fieldContext, resolve, middleware,
+// marshal, recover, nonNull) when the field qualifies.
+func (f *file) structRead(args []ast.Expr) (marshal, read string, ok bool) {
+	fc, ok := returnedECCall(args[3])
+	if !ok || !f.bareScalarContext(fc) || !isIdent(args[5], "nil") {
+		return "", "", false
+	}
+	lit, ok := args[4].(*ast.FuncLit)
+	if !ok {
+		return "", "", false
+	}
+	rs := singleReturn(lit.Body)
+	if rs == nil || len(rs.Results) != 2 || !isIdent(rs.Results[1], "nil") {
+		return "", "", false
+	}
+	sel, ok := rs.Results[0].(*ast.SelectorExpr)
+	if !ok || !isIdent(sel.X, "obj") {
+		return "", "", false
+	}
+	marshal, ok = returnedECCall(args[6])
+	if !ok || !NeverNull[marshal] {
+		return "", "", false
+	}
+	return marshal, sel.Sel.Name, true
+}
+
+// rewrittenRead recognises a struct read from an earlier run.
+func (f *file) rewrittenRead(call *ast.CallExpr) bool {
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || !isIdent(sel.X, "ec") || !NeverNull[sel.Sel.Name] || len(call.Args) != 3 {
+		return false
+	}
+	r, ok := call.Args[2].(*ast.SelectorExpr)
+	return ok && isIdent(r.X, "obj") && isSel(call.Args[1], "field", "Selections")
+}
+
+// bareScalarContext reports whether the field context function name only
+// returns graphql.NewScalarFieldContext(…): no arguments to coerce.
+func (f *file) bareScalarContext(name string) bool {
+	fd := f.methods[name]
+	if fd == nil {
+		return false
+	}
+	rs := singleReturn(fd.Body)
+	if rs == nil || len(rs.Results) != 1 {
+		return false
+	}
+	call, ok := rs.Results[0].(*ast.CallExpr)
+	return ok && isSel(call.Fun, "graphql", "NewScalarFieldContext")
+}
+
+func (f *file) replace(n ast.Node, text string) {
+	f.edits = append(f.edits, edit{f.offset(n.Pos()), f.offset(n.End()), text})
+}
+
+func (f *file) offset(p token.Pos) int { return f.fset.Position(p).Offset }
+
+func (f *file) apply() []byte {
+	sort.Slice(f.edits, func(i, j int) bool { return f.edits[i].start < f.edits[j].start })
+	var b bytes.Buffer
+	at := 0
+	for _, e := range f.edits {
+		b.Write(f.src[at:e.start])
+		b.WriteString(e.text)
+		at = e.end
+	}
+	b.Write(f.src[at:])
+	return b.Bytes()
+}
+
+func (f *file) sortedMethods() []string {
+	names := make([]string, 0, len(f.methods))
+	for name := range f.methods {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func isECMethod(fd *ast.FuncDecl) bool {
+	if fd.Recv == nil || len(fd.Recv.List) != 1 || fd.Body == nil {
+		return false
+	}
+	star, ok := fd.Recv.List[0].Type.(*ast.StarExpr)
+	return ok && isIdent(star.X, "executionContext")
+}
+
+// hasObjParam reports whether fd is a field function: (ctx, field, obj).
+func hasObjParam(fd *ast.FuncDecl) bool {
+	ps := fd.Type.Params.List
+	return len(ps) == 3 && len(ps[2].Names) == 1 && ps[2].Names[0].Name == "obj"
+}
+
+// objPackage is the qualifier of a field function's obj type, *pkg.T,
+// or "" for *T; "-" for any other shape.
+func objPackage(fd *ast.FuncDecl) string {
+	star, ok := fd.Type.Params.List[2].Type.(*ast.StarExpr)
+	if !ok {
+		return "-"
+	}
+	t := star.X
+	if ix, ok := t.(*ast.IndexExpr); ok {
+		t = ix.X
+	}
+	switch t := t.(type) {
+	case *ast.Ident:
+		return ""
+	case *ast.SelectorExpr:
+		if id, ok := t.X.(*ast.Ident); ok {
+			return id.Name
+		}
+	}
+	return "-"
+}
+
+// ecCalls lists the executionContext methods n calls, closures included.
+func ecCalls(n ast.Node) []string {
+	var names []string
+	ast.Inspect(n, func(node ast.Node) bool {
+		if call, ok := node.(*ast.CallExpr); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && isIdent(sel.X, "ec") && !slices.Contains(names, sel.Sel.Name) {
+				names = append(names, sel.Sel.Name)
+			}
+		}
+		return true
+	})
+	return names
+}
+
+// returnedECCall is the method e, a closure, returns the result of:
+// func(…) … { return ec.name(…) }.
+func returnedECCall(e ast.Expr) (string, bool) {
+	lit, ok := e.(*ast.FuncLit)
+	if !ok {
+		return "", false
+	}
+	rs := singleReturn(lit.Body)
+	if rs == nil || len(rs.Results) != 1 {
+		return "", false
+	}
+	call, ok := rs.Results[0].(*ast.CallExpr)
+	if !ok {
+		return "", false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || !isIdent(sel.X, "ec") {
+		return "", false
+	}
+	return sel.Sel.Name, true
+}
+
+func singleReturn(b *ast.BlockStmt) *ast.ReturnStmt {
+	if b == nil || len(b.List) != 1 {
+		return nil
+	}
+	rs, _ := b.List[0].(*ast.ReturnStmt)
+	return rs
+}
+
+func lastArg(call *ast.CallExpr) ast.Expr {
+	if len(call.Args) == 0 {
+		return nil
+	}
+	return call.Args[len(call.Args)-1]
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
+}
+
+func isSel(e ast.Expr, x, sel string) bool {
+	s, ok := e.(*ast.SelectorExpr)
+	return ok && isIdent(s.X, x) && s.Sel.Name == sel
+}
+
+func isNewDeferredGroup(e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	return ok && isSel(call.Fun, "graphql", "NewDeferredGroup")
+}
+
+func isEmptyDeferredGroup(e ast.Expr) bool {
+	lit, ok := e.(*ast.CompositeLit)
+	return ok && isSel(lit.Type, "graphql", "DeferredGroup") && len(lit.Elts) == 0
+}

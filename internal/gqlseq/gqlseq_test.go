@@ -1,0 +1,161 @@
+package gqlseq
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The fixture is gqlgen's own output (go generate ./internal/gqlseq) for a
+// schema with a resolver below the root; its models are in its own package.
+func fixture(t *testing.T) []byte {
+	t.Helper()
+	src, err := os.ReadFile("testdata/resolverbelow/generated.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+var fixtureOpts = Options{StructPackages: []string{""}}
+
+func rewrite(t *testing.T, src []byte, opts Options) ([]byte, *Report) {
+	t.Helper()
+	out, r, err := Rewrite(src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := Rewrite(out, opts)
+	if err != nil || !bytes.Equal(again, out) {
+		t.Fatalf("a second run changed the output (error %v)", err)
+	}
+	return out, r
+}
+
+// listOf says how the list of typ is marshalled: gqlgen names a list's
+// marshaler marshal{N,O}<type>2ᚕ….
+func listOf(t *testing.T, r *Report, typ string) string {
+	t.Helper()
+	name := regexp.MustCompile(`^marshal[NO]` + typ + `2ᚕ`)
+	var got []string
+	for kind, names := range map[string][]string{"sequential": r.SequentialLists, "concurrent": r.ConcurrentLists} {
+		for _, n := range names {
+			if name.MatchString(n) {
+				got = append(got, kind)
+			}
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("list of %s: %v, want one decision", typ, got)
+	}
+	return got[0]
+}
+
+func TestListsAreSequentialOnlyWhereNothingBelowResolves(t *testing.T) {
+	_, r := rewrite(t, fixture(t), fixtureOpts)
+	for typ, want := range map[string]string{
+		"Task":      "sequential",
+		"TaskEvent": "concurrent", // its task field has a resolver
+		"Feed":      "concurrent", // through its list of events
+		"Digest":    "concurrent", // through its latest event, one object down
+		"Node":      "concurrent", // TaskEvent implements Node
+	} {
+		if got := listOf(t, r, typ); got != want {
+			t.Errorf("list of %s is %s, want %s", typ, got, want)
+		}
+	}
+}
+
+func TestDeferredGroupKeptWhereAFieldCanBeDeferred(t *testing.T) {
+	_, r := rewrite(t, fixture(t), fixtureOpts)
+	for _, obj := range []string{"_Task", "_Feed", "_Digest", "_Query"} {
+		if !slices.Contains(r.EmptyDeferred, obj) {
+			t.Errorf("%s keeps NewDeferredGroup; it resolves nothing concurrently", obj)
+		}
+	}
+	if !slices.Contains(r.KeptDeferred, "_TaskEvent") || slices.Contains(r.EmptyDeferred, "_TaskEvent") {
+		t.Error("_TaskEvent lost its deferred group; its task field can be deferred")
+	}
+}
+
+func TestStructReadsOnlyForEligibleFields(t *testing.T) {
+	out, r := rewrite(t, fixture(t), fixtureOpts)
+	for field, want := range map[string]bool{
+		"_Task_title":       true,
+		"_Task_description": true, // nullable: marshalOString2ᚖstring
+		"_Task_done":        true,
+		"_Feed_name":        true,
+		"_Task_id":          false, // marshalNID2string is not in NeverNull
+		"_Task_note":        false, // takes an argument
+		"_TaskEvent_kind":   false, // an enum's marshaler is not in NeverNull
+		"_TaskEvent_task":   false, // a resolver
+		"_Feed_events":      false, // a list of objects
+	} {
+		if got := slices.Contains(r.StructReads, field); got != want {
+			t.Errorf("%s rewritten: %v, want %v", field, got, want)
+		}
+	}
+	if n := bytes.Count(out, []byte(StructReadMark)); n != len(r.StructReads) {
+		t.Errorf("%d marks for %d struct reads", n, len(r.StructReads))
+	}
+	if _, r := rewrite(t, fixture(t), Options{}); len(r.StructReads) != 0 {
+		t.Errorf("struct reads %v of types no option names", r.StructReads)
+	}
+}
+
+// graph's own generated code: no field below the root has a resolver, so
+// every list is sequential and no object keeps its deferred group; go
+// generate leaves it as it is.
+func TestGraphIsAllSequential(t *testing.T) {
+	src, err := os.ReadFile("../../graph/generated.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, r := rewrite(t, src, Options{StructPackages: []string{"ent"}})
+	if !bytes.Equal(out, src) {
+		t.Error("graph/generated.go is not gqlseq's output: run go generate ./...")
+	}
+	if len(r.ConcurrentLists) != 0 || len(r.KeptDeferred) != 0 || len(r.SequentialLists) == 0 || len(r.StructReads) == 0 {
+		t.Errorf("concurrent lists %v, kept deferred groups %v, %d sequential lists, %d struct reads",
+			r.ConcurrentLists, r.KeptDeferred, len(r.SequentialLists), len(r.StructReads))
+	}
+}
+
+func TestFailsWhenGqlgenChangesShape(t *testing.T) {
+	src := string(fixture(t))
+	for _, c := range []struct{ name, from, to, want string }{
+		{"lists marshalled otherwise", "graphql.MarshalSliceConcurrently(", "graphql.MarshalSliceInParallel(", "no call of graphql.MarshalSliceConcurrently"},
+		{"element closure gone", "graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func", "graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, nil, func", "no longer takes 5 arguments"},
+		{"defer groups made otherwise", "graphql.NewDeferredGroup(ctx)", "graphql.NewDeferGroup(ctx)", "no longer graphql.NewDeferredGroup"},
+		{"no defer groups", "deferred := graphql.NewDeferredGroup(ctx)", "deferred := 0", "no longer graphql.NewDeferredGroup"},
+		{"resolvers scheduled otherwise", "Concurrently(", "Scheduled(", "no field is resolved with ResolveConcurrently"},
+		{"fields resolved otherwise", "graphql.ResolveField(", "graphql.ResolveFieldV2(", "no field of an object resolves through graphql.ResolveField"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			changed := strings.ReplaceAll(src, c.from, c.to)
+			if changed == src {
+				t.Fatalf("the fixture has no %q", c.from)
+			}
+			_, _, err := Rewrite([]byte(changed), fixtureOpts)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+// A resolver call is enough to keep a list concurrent, however gqlgen
+// schedules the field.
+func TestResolverCallsKeepListsConcurrent(t *testing.T) {
+	src := strings.ReplaceAll(string(fixture(t)), "out.ResolveConcurrently(", "out.ResolveLater(")
+	_, r := rewrite(t, []byte(src), fixtureOpts)
+	if got := listOf(t, r, "Digest"); got != "concurrent" {
+		t.Errorf("list of Digest is %s, want concurrent", got)
+	}
+	if !slices.Contains(r.KeptDeferred, "_TaskEvent") {
+		t.Error("_TaskEvent lost its deferred group, which it still hands out")
+	}
+}
