@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/taskapi/server/graph"
+	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/testdb"
@@ -268,4 +270,131 @@ func TestWebSocketShutdown(t *testing.T) {
 	if code, _ := c.closedWith(10 * time.Second); code != graph.CloseGoingAway {
 		t.Errorf("closed with %d", code)
 	}
+}
+
+const taskChangedSub = `subscription { taskChanged { kind taskId task { id title isCompleted } } }`
+
+type taskEvent struct {
+	Kind   string `json:"kind"`
+	TaskID string `json:"taskId"`
+	Task   *task  `json:"task"`
+}
+
+// subscribe starts taskChanged on c under id.
+func (c *wsClient) subscribe(id string) {
+	c.t.Helper()
+	payload, _ := json.Marshal(map[string]any{"query": taskChangedSub})
+	c.send(wsMessage{ID: id, Type: "subscribe", Payload: payload})
+}
+
+// event reads the next event of subscription id.
+func (c *wsClient) event(id string) taskEvent {
+	c.t.Helper()
+	m := c.expect("next")
+	var out struct {
+		Data   struct{ TaskChanged taskEvent }
+		Errors []gqlError
+	}
+	if err := json.Unmarshal(m.Payload, &out); err != nil || m.ID != id || len(out.Errors) > 0 {
+		c.t.Fatalf("event of %s: %s %s (%v)", id, m.ID, m.Payload, err)
+	}
+	return out.Data.TaskChanged
+}
+
+func TestSubscriptions(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *database.DB) {
+		events := broker.NewLocal(broker.Options{})
+		a := newAPIWith(t, db, serverOptions{Events: events})
+		alice, bob := a.token("alice"), a.token("bob")
+		ca, cb := initWS(t, a, alice), initWS(t, a, bob)
+		ca.expect("connection_ack")
+		cb.expect("connection_ack")
+		ca.subscribe("a")
+		cb.subscribe("b")
+		waitSubscribers(t, events, "alice", "bob")
+
+		created := a.createTask(t, alice, map[string]any{"title": "first"})
+		var upd struct{ UpdateTask task }
+		a.post(alice, `mutation($id: ID!) { updateTask(id: $id, input: {isCompleted: true}) { id } }`, map[string]any{"id": created.ID}).decode(t, &upd)
+		var del struct{ DeleteTask string }
+		a.post(alice, `mutation($id: ID!) { deleteTask(id: $id) }`, map[string]any{"id": created.ID}).decode(t, &del)
+		// Bob's own change, after all of Alice's: the first event bob sees
+		// must be it.
+		bobs := a.createTask(t, bob, map[string]any{"title": "bob's"})
+
+		for i, want := range []string{"CREATED", "UPDATED", "DELETED"} {
+			e := ca.event("a")
+			if e.Kind != want || e.TaskID != created.ID {
+				t.Fatalf("alice's event %d: %+v, want %s of %s", i, e, want, created.ID)
+			}
+			switch want {
+			case "DELETED":
+				if e.Task != nil {
+					t.Errorf("a deleted task is %+v", e.Task)
+				}
+			default:
+				// Read when delivered: by then the task is deleted.
+				if e.Task != nil && e.Task.ID != created.ID {
+					t.Errorf("event task %+v", e.Task)
+				}
+			}
+		}
+		if e := cb.event("b"); e.Kind != "CREATED" || e.TaskID != bobs.ID || e.Task == nil || e.Task.Title != "bob's" {
+			t.Errorf("bob's first event: %+v, want his own task", e)
+		}
+
+		t.Run("an operation that rolls back publishes nothing", func(t *testing.T) {
+			res := a.post(alice, `mutation { a: createTask(input: {title: "kept?"}) { id } b: createTask(input: {title: "`+strings.Repeat("x", 201)+`"}) { id } }`, nil)
+			if len(res.Errors) == 0 {
+				t.Fatalf("the second create passed: %s", res.Body)
+			}
+			after := a.createTask(t, alice, map[string]any{"title": "after"})
+			if e := ca.event("a"); e.TaskID != after.ID || e.Task == nil || e.Task.Title != "after" {
+				t.Errorf("the event after a rolled-back operation: %+v", e)
+			}
+		})
+		t.Run("subscriptions are WebSocket only", func(t *testing.T) {
+			res := a.post(alice, taskChangedSub, nil)
+			if res.Status != 400 || res.onlyError(t).code() != gqlerr.TransportNotSupported {
+				t.Errorf("over POST: %d %s", res.Status, res.Body)
+			}
+		})
+		t.Run("a connection's subscriptions are bounded", func(t *testing.T) {
+			c := initWS(t, a, a.token("erin"))
+			c.expect("connection_ack")
+			// They start concurrently: whichever comes last is refused.
+			for i := range graph.MaxSubscriptionsPerConnection + 1 {
+				c.subscribe(fmt.Sprint(i))
+			}
+			m := c.expect("next")
+			if !strings.Contains(string(m.Payload), gqlerr.SubscriptionLimit) {
+				t.Errorf("got %s %s", m.ID, m.Payload)
+			}
+			if done, err := c.next(10 * time.Second); err != nil || done.Type != "complete" || done.ID != m.ID {
+				t.Errorf("after the refusal of %s: %+v %v", m.ID, done, err)
+			}
+		})
+	})
+}
+
+// waitSubscribers polls until each user has a subscription on b: gqlgen
+// starts an operation in its own goroutine, after the subscribe message.
+func waitSubscribers(t *testing.T, b broker.Broker, users ...string) {
+	t.Helper()
+	type counter interface{ Subscribers(string) int }
+	c, ok := b.(counter)
+	if !ok {
+		t.Fatalf("%T cannot count its subscribers", b)
+	}
+	for range 400 {
+		all := true
+		for _, u := range users {
+			all = all && c.Subscribers(u) > 0
+		}
+		if all {
+			return
+		}
+		time.Sleep(25 * time.Millisecond) // polling, not a timing assertion
+	}
+	t.Fatalf("no subscription for %v within 10 s", users)
 }

@@ -83,7 +83,7 @@ func NewDocuments(lim Limits) *Documents {
 	if lim == (Limits{}) {
 		lim = DefaultLimits()
 	}
-	d := &Documents{schema: NewSchema(nil).Schema(), lim: lim}
+	d := &Documents{schema: NewSchema(nil, nil).Schema(), lim: lim}
 	d.set.Store(&documentSet{})
 	return d
 }

@@ -2,13 +2,17 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/ent/hook"
 	"github.com/taskapi/server/internal/broker"
+	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/viewer"
 )
 
@@ -96,4 +100,72 @@ func changed(ctx context.Context, m *ent.TaskMutation, v ent.Value, ids []uuid.U
 		events = append(events, broker.Event{Kind: kind, UserID: vw.Subject, TaskID: id})
 	}
 	return events
+}
+
+// taskChanged subscribes the viewer to their tasks' events. The broker's
+// buffer bounds what waits for a slow client; past it, or when the broker
+// goes down, the socket is closed with CloseTryAgainLater, and the client
+// reconnects and refetches what it may have missed.
+func (r *Resolver) taskChanged(ctx context.Context) (<-chan *TaskEvent, error) {
+	conn := wsConnFrom(ctx)
+	v, ok := viewer.FromContext(ctx)
+	if conn == nil || !ok {
+		return nil, &gqlerror.Error{Message: "subscriptions are served over a WebSocket (graphql-transport-ws) on /query",
+			Extensions: map[string]any{"code": gqlerr.TransportNotSupported}}
+	}
+	if conn.subs.Add(1) > MaxSubscriptionsPerConnection {
+		conn.subs.Add(-1)
+		return nil, gqlerr.LimitError(gqlerr.SubscriptionLimit, MaxSubscriptionsPerConnection,
+			fmt.Sprintf("a connection runs at most %d subscriptions at once", MaxSubscriptionsPerConnection))
+	}
+	sub, err := r.events.Subscribe(ctx, v.Subject)
+	if err != nil {
+		conn.subs.Add(-1)
+		return nil, &gqlerror.Error{Message: "task events are unavailable for now: subscribe again shortly",
+			Extensions: map[string]any{"code": gqlerr.Unavailable}}
+	}
+	out := make(chan *TaskEvent)
+	go func() {
+		defer conn.subs.Add(-1)
+		defer close(out)
+		defer sub.Close()
+		for {
+			select {
+			case e, open := <-sub.Events():
+				if !open {
+					if err := sub.Err(); errors.Is(err, broker.ErrBrokerDown) || errors.Is(err, broker.ErrSlowConsumer) {
+						conn.end(CloseTryAgainLater, err.Error())
+					}
+					return
+				}
+				select {
+				case out <- &TaskEvent{Kind: eventKinds[e.Kind], TaskID: e.TaskID}:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+var eventKinds = map[broker.Kind]TaskEventKind{
+	broker.Created: TaskEventKindCreated,
+	broker.Updated: TaskEventKindUpdated,
+	broker.Deleted: TaskEventKindDeleted,
+}
+
+// eventTask reads an event's task as the subscriber's own query would:
+// null once deleted, and never another user's.
+func (r *Resolver) eventTask(ctx context.Context, e *TaskEvent) (*ent.Task, error) {
+	if e.Kind == TaskEventKindDeleted {
+		return nil, nil
+	}
+	t, err := r.client.Task.Get(ctx, e.TaskID)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return t, err
 }

@@ -86,7 +86,10 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 		panic("graph: Options.Documents were made with other limits than Options.Limits")
 	}
 	lim := opts.Limits
-	srv := handler.New(NewSchema(client))
+	if opts.Events == nil {
+		opts.Events = broker.NewLocal(broker.Options{Logger: logger})
+	}
+	srv := handler.New(NewSchema(client, opts.Events))
 	for _, ext := range opts.Extensions {
 		// Scalar fields read off ent objects skip field middleware
 		// (internal/gqlseq): only resolver-only tracing may intercept fields.

@@ -6,17 +6,21 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/internal/broker"
 )
 
 // Resolver is the root resolver. It holds no per-request state: the viewer
 // travels in the context and ent privacy applies it.
 type Resolver struct {
 	client *ent.Client
+	// events are the task changes taskChanged delivers.
+	events broker.Broker
 }
 
-// NewSchema returns the executable schema over client.
-func NewSchema(client *ent.Client) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client}})
+// NewSchema returns the executable schema over client, its subscriptions
+// fed by events.
+func NewSchema(client *ent.Client, events broker.Broker) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{Resolvers: &Resolver{client: client, events: events}})
 }
 
 // mutator is the client a mutation writes through: the operation's

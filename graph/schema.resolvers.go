@@ -36,7 +36,27 @@ func (r *queryResolver) Task(ctx context.Context, id uuid.UUID) (*ent.Task, erro
 	return r.client.Task.Get(ctx, id)
 }
 
+// TaskChanged is the resolver for the taskChanged field.
+func (r *subscriptionResolver) TaskChanged(ctx context.Context) (<-chan *TaskEvent, error) {
+	return r.taskChanged(ctx)
+}
+
+// Task is the resolver for the task field.
+func (r *taskEventResolver) Task(ctx context.Context, obj *TaskEvent) (*ent.Task, error) {
+	return r.eventTask(ctx, obj)
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+// TaskEvent returns TaskEventResolver implementation.
+func (r *Resolver) TaskEvent() TaskEventResolver { return &taskEventResolver{r} }
+
+type (
+	mutationResolver     struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	taskEventResolver    struct{ *Resolver }
+)

@@ -116,7 +116,7 @@ func TestEstimate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if errs := validator.Validate(NewSchema(nil).Schema(), doc); len(errs) > 0 {
+		if errs := validator.Validate(NewSchema(nil, nil).Schema(), doc); len(errs) > 0 {
 			t.Fatal(errs)
 		}
 		e := estimateOf(doc.Operations[0], nil)

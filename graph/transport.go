@@ -166,6 +166,13 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		})
 		return
 	}
+	if opCtx.Operation.Operation == ast.Subscription {
+		fail(http.StatusBadRequest, &gqlerror.Error{
+			Message:    "subscriptions are served over a WebSocket (graphql-transport-ws) on /query",
+			Extensions: map[string]any{"code": gqlerr.TransportNotSupported},
+		})
+		return
+	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
 	if ctx.Err() != nil {

@@ -192,3 +192,10 @@ func (h *hub) count() int {
 	}
 	return n
 }
+
+// subscribers returns how many live subscriptions userID has here.
+func (h *hub) subscribers(userID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users[userID])
+}

@@ -51,3 +51,7 @@ func (l *Local) Close() error {
 	l.hub.setDown(ErrClosed)
 	return nil
 }
+
+// Subscribers returns how many live subscriptions userID has on this
+// instance.
+func (l *Local) Subscribers(userID string) int { return l.hub.subscribers(userID) }

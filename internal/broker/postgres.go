@@ -248,3 +248,7 @@ func (p *Postgres) Close() error {
 	p.pool.Close()
 	return nil
 }
+
+// Subscribers returns how many live subscriptions userID has on this
+// instance.
+func (p *Postgres) Subscribers(userID string) int { return p.hub.subscribers(userID) }

@@ -348,3 +348,7 @@ func (r *Redis) Close() error {
 	r.hub.setDown(ErrClosed)
 	return r.client.Close()
 }
+
+// Subscribers returns how many live subscriptions userID has on this
+// instance.
+func (r *Redis) Subscribers(userID string) int { return r.hub.subscribers(userID) }

@@ -73,6 +73,9 @@ const (
 	ComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 	ResponseLimit   = "RESPONSE_LIMIT_EXCEEDED"
 	TooManyErrors   = "TOO_MANY_ERRORS"
+	// SubscriptionLimit: a WebSocket already runs as many subscriptions
+	// as one may.
+	SubscriptionLimit = "SUBSCRIPTION_LIMIT_EXCEEDED"
 )
 
 // Reasons in extensions.reason of an UNAUTHENTICATED error: what a client
