@@ -35,6 +35,21 @@ export const pq = {
   log: required('E2E_PQ_LOG'),
 };
 
+/**
+ * Instances for the cross-instance subscription tests, on the database of
+ * the server under test: a second one beside it (events over PostgreSQL
+ * LISTEN/NOTIFY) and a pair with REDIS_URL set (events over Redis, whose
+ * URL is redis). e2e/run starts them only with E2E_DATABASE_URL; required
+ * says it did (E2E_SUBSCRIPTIONS_CROSS=1), so their absence is a failure.
+ */
+export const instances = {
+  url2: process.env.E2E_URL2,
+  redis1: process.env.E2E_REDIS_URL1,
+  redis2: process.env.E2E_REDIS_URL2,
+  redis: process.env.E2E_REDIS,
+  required: process.env.E2E_SUBSCRIPTIONS_CROSS === '1',
+};
+
 /** The server binary e2e/run built, for its sub-commands. */
 export const serverBin = required('E2E_SERVER_BIN');
 
@@ -52,11 +67,25 @@ export function uniqueTag(name) {
   return `e2e-${name}-${randomBytes(4).toString('hex')}`;
 }
 
+/** An HS256 token for sub with the server's secret, valid from iat to exp (Unix seconds). */
+function sign(sub, iat, exp) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, iat, exp })}`;
+  const sig = createHmac('sha256', api.secret).update(unsigned).digest('base64url');
+  return `${unsigned}.${sig}`;
+}
+
 /** An HS256 token for sub that expired an hour ago, past the server's leeway. */
 export function expiredToken(sub) {
   const now = Math.floor(Date.now() / 1000);
-  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, iat: now - 7200, exp: now - 3600 })}`;
-  const sig = createHmac('sha256', api.secret).update(unsigned).digest('base64url');
-  return `${unsigned}.${sig}`;
+  return sign(sub, now - 7200, now - 3600);
+}
+
+/**
+ * A token for sub valid for an hour, as `server token` makes: for tests
+ * that need users of their own, whose events no other test causes.
+ */
+export function tokenFor(sub) {
+  const now = Math.floor(Date.now() / 1000);
+  return sign(sub, now, now + 3600);
 }
