@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
@@ -18,6 +23,7 @@ import (
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/testdb"
+	"github.com/taskapi/server/migrate"
 )
 
 // wsClient speaks graphql-transport-ws, as the graphql-ws library does.
@@ -397,4 +403,124 @@ func waitSubscribers(t *testing.T, b broker.Broker, users ...string) {
 		time.Sleep(25 * time.Millisecond) // polling, not a timing assertion
 	}
 	t.Fatalf("no subscription for %v within 10 s", users)
+}
+
+// TestSubscriptionsAcrossInstances: two servers on one PostgreSQL, each
+// with its own broker (two processes, as deployed): a change made through
+// one reaches a subscriber on the other, over LISTEN/NOTIFY, and over
+// Redis when REDIS_URL is set.
+func TestSubscriptionsAcrossInstances(t *testing.T) {
+	if os.Getenv(testdb.EnvURL) == "" {
+		t.Skip("needs PostgreSQL (TEST_DATABASE_URL): SQLite serves one process")
+	}
+	type brokers struct {
+		name string
+		open func(t *testing.T, dbURL string) broker.Broker
+	}
+	kinds := []brokers{{"LISTEN/NOTIFY", func(t *testing.T, dbURL string) broker.Broker {
+		b, err := broker.NewPostgres(context.Background(), dbURL, broker.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}}}
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		// Both instances on one channel, of this run alone.
+		channel := "tasks_test_" + rand.Text()
+		kinds = append(kinds, brokers{"Redis", func(t *testing.T, _ string) broker.Broker {
+			b, err := broker.NewRedis(context.Background(), url, broker.Options{Channel: channel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}})
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			dbURL := testdb.URL(t, dialect.Postgres)
+			var apis [2]*api
+			var events [2]broker.Broker
+			for i := range apis {
+				db, err := database.Open(context.Background(), dbURL, database.Pool{MaxConns: 4})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				if i == 0 {
+					if _, err := migrate.Up(context.Background(), db.SQL, db.Dialect); err != nil {
+						t.Fatal(err)
+					}
+				}
+				events[i] = k.open(t, dbURL)
+				t.Cleanup(func() { events[i].Close() })
+				apis[i] = newAPIWith(t, db, serverOptions{Events: events[i]})
+			}
+			alice, bob := apis[0].token("alice"), apis[0].token("bob")
+			ca, cb := initWS(t, apis[0], alice), initWS(t, apis[0], bob)
+			ca.expect("connection_ack")
+			cb.expect("connection_ack")
+			ca.subscribe("a")
+			cb.subscribe("b")
+			waitSubscribers(t, events[0], "alice", "bob")
+
+			created := apis[1].createTask(t, alice, map[string]any{"title": "through the other instance"})
+			bobs := apis[1].createTask(t, bob, map[string]any{"title": "bob's"})
+			if e := ca.event("a"); e.Kind != "CREATED" || e.TaskID != created.ID || e.Task == nil || e.Task.Title != created.Title {
+				t.Errorf("alice on instance 1: %+v", e)
+			}
+			if e := cb.event("b"); e.TaskID != bobs.ID {
+				t.Errorf("bob's first event is not his own: %+v", e)
+			}
+		})
+	}
+}
+
+// TestIdleSubscriptionsMemory holds 1,000 idle subscriptions (100 users,
+// 10 on each socket) on one instance and measures the heap they hold; the
+// README states the budget.
+func TestIdleSubscriptionsMemory(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory is not the server's")
+	}
+	events := broker.NewLocal(broker.Options{})
+	a := newAPIWith(t, testdb.Open(t, dialect.SQLite), serverOptions{Events: events})
+	const users, perSocket = 100, graph.MaxSubscriptionsPerConnection
+	toks := make([]string, users)
+	for i := range toks {
+		toks[i] = a.token(fmt.Sprintf("user%03d", i))
+	}
+	before := liveHeap()
+	clients := make([]*wsClient, users)
+	for i, tok := range toks {
+		clients[i] = initWS(t, a, tok)
+		clients[i].expect("connection_ack")
+		for j := range perSocket {
+			clients[i].subscribe(fmt.Sprint(j))
+		}
+	}
+	for i := range toks {
+		for range 400 {
+			if events.Subscribers(fmt.Sprintf("user%03d", i)) == perSocket {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // polling, not a timing assertion
+		}
+	}
+	per := (liveHeap() - before) / (users * perSocket)
+	t.Logf("%d idle subscriptions on %d sockets: %d bytes each, the sockets' share included (client side too: this test holds both ends)", users*perSocket, users, per)
+	if per > idleSubscriptionBudget {
+		t.Errorf("%d bytes per idle subscription, over the budget of %d", per, idleSubscriptionBudget)
+	}
+}
+
+// idleSubscriptionBudget is what the README promises an idle subscription
+// costs, both ends of its socket counted (this test is its own client).
+const idleSubscriptionBudget = 24 << 10 // measured 10.9 KB on 2026-12-06
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

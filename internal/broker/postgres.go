@@ -30,6 +30,7 @@ type Postgres struct {
 	opts    Options
 	log     *slog.Logger
 	hub     *hub
+	batch   *batcher
 	listen  *pgx.ConnConfig
 	pool    *pgxpool.Pool
 	cancel  context.CancelFunc
@@ -87,6 +88,7 @@ func NewPostgres(ctx context.Context, connString string, opts Options) (*Postgre
 		conn.Close(ctx)
 		return nil, fmt.Errorf("opening broker publishing pool: %w", err)
 	}
+	p.batch = newBatcher(opts, p.log, p.notify)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	go p.run(runCtx, conn)
@@ -195,10 +197,18 @@ func (p *Postgres) Publish(ctx context.Context, e Event) error {
 	if p.isClosed() {
 		return ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.PublishTimeout)
-	defer cancel()
-	if _, err := p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", p.opts.Channel, encode(e)); err != nil {
-		return fmt.Errorf("publishing task event: %w", err)
+	return p.batch.publish(ctx, e)
+}
+
+// notify sends a batch of events in one statement: one transaction, one
+// commit's worth of PostgreSQL's notification queue lock.
+func (p *Postgres) notify(ctx context.Context, events []Event) error {
+	payloads := make([]string, len(events))
+	for i, e := range events {
+		payloads[i] = encode(e)
+	}
+	if _, err := p.pool.Exec(ctx, "SELECT pg_notify($1, e) FROM unnest($2::text[]) AS e", p.opts.Channel, payloads); err != nil {
+		return fmt.Errorf("publishing task events: %w", err)
 	}
 	return nil
 }
@@ -242,6 +252,7 @@ func (p *Postgres) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	p.batch.close()
 	p.cancel()
 	<-p.stopped
 	p.hub.setDown(ErrClosed)

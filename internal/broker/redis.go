@@ -32,6 +32,7 @@ type Redis struct {
 	opts    Options
 	log     *slog.Logger
 	hub     *hub
+	batch   *batcher
 	client  *redis.Client
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -84,6 +85,7 @@ func NewRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	r.setUp(ps)
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	r.batch = newBatcher(opts, r.log, r.publishAll)
 	go r.run(runCtx, ps)
 	return r, nil
 }
@@ -229,10 +231,17 @@ func (r *Redis) Publish(ctx context.Context, e Event) error {
 	if r.isClosed() {
 		return ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.PublishTimeout)
-	defer cancel()
-	if err := r.client.Publish(ctx, r.channel(e.UserID), encode(e)).Err(); err != nil {
-		return fmt.Errorf("publishing task event: %w", err)
+	return r.batch.publish(ctx, e)
+}
+
+// publishAll sends a batch of events in one pipeline: one round trip.
+func (r *Redis) publishAll(ctx context.Context, events []Event) error {
+	pipe := r.client.Pipeline()
+	for _, e := range events {
+		pipe.Publish(ctx, r.channel(e.UserID), encode(e))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("publishing task events: %w", err)
 	}
 	return nil
 }
@@ -340,6 +349,7 @@ func (r *Redis) Close() error {
 	r.closed = true
 	ps := r.ps
 	r.mu.Unlock()
+	r.batch.close()
 	r.cancel()
 	if ps != nil {
 		ps.Close() // unblocks ReceiveTimeout, which ignores ctx
