@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/taskapi/server/graph"
@@ -523,4 +524,44 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// TestSlowSubscriber: a client that stops reading while its events pile up
+// is cut off with 1013 once the broker's buffer for it is full, instead of
+// the server holding ever more for it.
+func TestSlowSubscriber(t *testing.T) {
+	events := broker.NewLocal(broker.Options{BufferSize: 8})
+	a := newAPIWith(t, testdb.Open(t, dialect.SQLite), serverOptions{Events: events})
+	c := initWS(t, a, a.token("slow"))
+	c.expect("connection_ack")
+	payload, _ := json.Marshal(map[string]any{"query": `subscription { taskChanged { kind taskId } }`})
+	c.send(wsMessage{ID: "s", Type: "subscribe", Payload: payload})
+	waitSubscribers(t, events, "slow")
+	// The client reads nothing while events arrive faster than any socket
+	// takes them: the server's write blocks, then the buffer fills.
+	const sent = 200_000
+	published := 0
+	for ; published < sent && events.Subscribers("slow") > 0; published++ {
+		if err := events.Publish(context.Background(), broker.Event{Kind: broker.Updated, UserID: "slow", TaskID: uuid.New()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if events.Subscribers("slow") > 0 {
+		t.Fatalf("%d events published and the subscription still stands", published)
+	}
+	received := 0
+	for {
+		_, err := c.next(10 * time.Second)
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != graph.CloseTryAgainLater || received >= published {
+				t.Errorf("closed with %d after %d of %d events", ce.Code, received, published)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("after %d events: %v", received, err)
+		}
+		received++
+	}
 }
