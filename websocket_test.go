@@ -16,8 +16,8 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/coder/websocket"
-	"github.com/google/uuid"
 	"github.com/coder/websocket/wsjson"
+	"github.com/google/uuid"
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/broker"
@@ -216,8 +216,13 @@ func TestWebSocket(t *testing.T) {
 			initWS(t, a, a.token("dave")).expect("connection_ack")
 		})
 		t.Run("a page of another origin may not open a socket", func(t *testing.T) {
-			if _, res, err := dialWS(t, a, "https://evil.example"); err == nil || res == nil || res.StatusCode != http.StatusForbidden {
-				t.Errorf("another origin: %v", err)
+			_, res, err := dialWS(t, a, "https://evil.example")
+			if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+				t.Fatalf("another origin: %v", err)
+			}
+			var body struct{ Errors []gqlError }
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil || len(body.Errors) != 1 || body.Errors[0].code() != gqlerr.OriginNotAllowed {
+				t.Errorf("another origin's answer: %+v %v", body, err)
 			}
 			c, _, err := dialWS(t, a, "https://app.example")
 			if err != nil {

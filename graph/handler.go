@@ -145,7 +145,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	// A WebSocket authenticates at connection_init: browsers cannot set
 	// headers on one.
 	authenticated := auth.Middleware(opts.Auth, logger)(srv)
-	upgrades := withConn(srv)
+	upgrades := sockets.upgrades(srv)
 	return onlyGetPost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if webSocketUpgrade(r) {
 			upgrades.ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +15,10 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/gqlerr/code"
 	"github.com/taskapi/server/internal/viewer"
 )
@@ -132,14 +135,46 @@ func (w *webSockets) transport() graphql.Transport {
 	}}
 }
 
-// withConn gives each WebSocket upgrade its wsConn before gqlgen sees it.
-func withConn(next http.Handler) http.Handler {
+// upgrades refuses a socket from a page of another origin with a coded
+// 403 (coder/websocket would answer in plain text and log through the
+// standard logger), and gives each other upgrade its wsConn before gqlgen
+// sees it.
+func (w *webSockets) upgrades(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if webSocketUpgrade(r) {
-			r = r.WithContext(context.WithValue(r.Context(), wsConnKey{}, &wsConn{}))
+		if !w.originAllowed(r) {
+			rw.Header().Set("Content-Type", mediaJSON)
+			rw.WriteHeader(http.StatusForbidden)
+			writeRequestErrors(rw, &graphql.Response{Errors: gqlerror.List{{
+				Message:    "a page of this origin may not open a WebSocket here: add it to CORS_ALLOWED_ORIGINS",
+				Extensions: map[string]any{"code": gqlerr.OriginNotAllowed},
+			}}})
+			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), wsConnKey{}, &wsConn{}))
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// originAllowed is coder/websocket's rule: no Origin (not a browser), the
+// server's own host, or a host of the allow-list.
+func (w *webSockets) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range w.origins {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // init authenticates connection_init as the HTTP middleware would a

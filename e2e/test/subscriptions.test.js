@@ -534,11 +534,15 @@ describe('refusals', () => {
   });
 
   test('a page from an origin not allowed is refused the upgrade', async () => {
-    const status = await new Promise((resolve, reject) => {
+    const { status, body } = await new Promise((resolve, reject) => {
       const ws = new WebSocket(wsURL(url), 'graphql-transport-ws', { origin: 'https://elsewhere.example' });
       ws.on('unexpected-response', (_req, res) => {
-        resolve(res.statusCode);
-        ws.terminate();
+        let text = '';
+        res.on('data', (chunk) => { text += chunk; });
+        res.on('end', () => {
+          resolve({ status: res.statusCode, body: text });
+          ws.terminate();
+        });
       });
       ws.on('open', () => {
         ws.close();
@@ -547,6 +551,7 @@ describe('refusals', () => {
       ws.on('error', reject);
     });
     assert.equal(status, 403);
+    assert.equal(JSON.parse(body).errors[0].extensions.code, 'ORIGIN_NOT_ALLOWED', body);
   });
 
   test('the `only`-mode server refuses a free-form subscription with PERSISTED_QUERY_NOT_IN_LIST', async (t) => {

@@ -55,6 +55,9 @@ const (
 	// TransportNotSupported: a transport this endpoint does not serve
 	// (WebSocket, server-sent events).
 	TransportNotSupported = "TRANSPORT_NOT_SUPPORTED"
+	// OriginNotAllowed: a browser page of an origin not in
+	// CORS_ALLOWED_ORIGINS opened a WebSocket (HTTP 403).
+	OriginNotAllowed = "ORIGIN_NOT_ALLOWED"
 )
 
 // Codes of a request refused by its budget before anything runs, in the
