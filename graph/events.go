@@ -52,15 +52,7 @@ func PublishChanges(client *ent.Client, b broker.Broker, logger *slog.Logger) {
 				}
 			}
 			if tx, err := m.Tx(); err == nil {
-				tx.OnCommit(func(next ent.Committer) ent.Committer {
-					return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-						if err := next.Commit(ctx, tx); err != nil {
-							return err
-						}
-						publish()
-						return nil
-					})
-				})
+				afterCommit(tx, publish)
 				return v, nil
 			}
 			publish()
@@ -68,6 +60,37 @@ func PublishChanges(client *ent.Client, b broker.Broker, logger *slog.Logger) {
 		})
 	})
 }
+
+// afterCommit runs publish once tx commits; nothing if it rolls back.
+// ent runs commit hooks innermost first, which would send one operation's
+// events in reverse: each hook hands its publish to the outermost one
+// (through the context ent passes down the chain), which runs them all in
+// the order the mutations ran.
+func afterCommit(tx *ent.Tx, publish func()) {
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			if later, inner := ctx.Value(publishesKey{}).(*[]func()); inner {
+				if err := next.Commit(ctx, tx); err != nil {
+					return err
+				}
+				*later = append(*later, publish)
+				return nil
+			}
+			var later []func()
+			if err := next.Commit(context.WithValue(ctx, publishesKey{}, &later), tx); err != nil {
+				return err
+			}
+			publish()
+			// Innermost (the last mutation's) first in later.
+			for i := len(later) - 1; i >= 0; i-- {
+				later[i]()
+			}
+			return nil
+		})
+	})
+}
+
+type publishesKey struct{}
 
 // changed lists the events of a mutation that returned v; ids are the rows
 // a bulk update or delete touched.
@@ -133,8 +156,14 @@ func (r *Resolver) taskChanged(ctx context.Context) (<-chan *TaskEvent, error) {
 			select {
 			case e, open := <-sub.Events():
 				if !open {
-					if err := sub.Err(); errors.Is(err, broker.ErrBrokerDown) || errors.Is(err, broker.ErrSlowConsumer) {
+					// Ended before its socket: close the socket first, so
+					// that gqlgen sends no complete, after which a
+					// graphql-ws client would not subscribe again.
+					switch err := sub.Err(); {
+					case errors.Is(err, broker.ErrBrokerDown), errors.Is(err, broker.ErrSlowConsumer):
 						conn.end(CloseTryAgainLater, err.Error())
+					case errors.Is(err, broker.ErrClosed):
+						conn.end(CloseGoingAway, "server shutting down")
 					}
 					return
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -156,18 +157,37 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 }
 
 // socketDeadline gives a query or mutation that came over a WebSocket the
-// request deadline; a subscription runs as long as its socket.
+// request deadline, and bounds how many run at once on one socket (gqlgen
+// runs each in a goroutine of its own); a subscription runs as long as its
+// socket, bounded in taskChanged.
 func socketDeadline(timeout time.Duration) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
-		if wsConnFrom(ctx) == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+		c := wsConnFrom(ctx)
+		if c == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
 			return next(ctx)
+		}
+		var once sync.Once
+		if c.ops.Add(1) > MaxOperationsPerConnection {
+			c.ops.Add(-1)
+			return func(context.Context) *graphql.Response {
+				var resp *graphql.Response
+				once.Do(func() {
+					resp = &graphql.Response{Errors: gqlerror.List{gqlerr.LimitError(gqlerr.OperationLimit, MaxOperationsPerConnection,
+						fmt.Sprintf("a connection runs at most %d queries and mutations at once", MaxOperationsPerConnection))}}
+				})
+				return resp
+			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		responses := next(ctx)
 		return func(ctx context.Context) *graphql.Response {
-			defer cancel() // one response: the operation is done
-			return responses(ctx)
+			resp := responses(ctx)
+			once.Do(func() { // one response: the operation is done
+				cancel()
+				c.ops.Add(-1)
+			})
+			return resp
 		}
 	}
 }

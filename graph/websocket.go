@@ -1,8 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -46,9 +49,12 @@ const (
 	// MaxConnectionsPerUser bounds one user's open sockets on an instance:
 	// a few tabs and devices, not a leak.
 	MaxConnectionsPerUser = 20
-	// MaxSubscriptionsPerConnection bounds the operations one socket runs
-	// at once.
+	// MaxSubscriptionsPerConnection bounds the subscriptions one socket
+	// runs at once.
 	MaxSubscriptionsPerConnection = 10
+	// MaxOperationsPerConnection bounds the queries and mutations one
+	// socket runs at once.
+	MaxOperationsPerConnection = 10
 	// pingInterval is how often the server pings (graphql-transport-ws); a
 	// client that does not answer within twice this is dropped.
 	pingInterval = 25 * time.Second
@@ -63,9 +69,11 @@ type wsConn struct {
 	reason    atomic.Pointer[string]
 	cancel    context.CancelFunc // ends the connection (gqlgen closes the socket)
 	subs      atomic.Int32
+	ops       atomic.Int32
 	user      string
 	expiry    *time.Timer
 	stop      func() bool // stops watching for shutdown
+	socket    atomic.Pointer[socket]
 }
 
 type wsConnKey struct{}
@@ -75,12 +83,17 @@ func wsConnFrom(ctx context.Context) *wsConn {
 	return c
 }
 
-// end closes the connection with code and reason.
+// end closes the connection with code and reason, dropping it if it has
+// not closed within closeGrace (a client that stopped reading holds up
+// gqlgen's own close).
 func (c *wsConn) end(code int, reason string) {
 	c.closeCode.CompareAndSwap(0, int32(code))
 	c.reason.CompareAndSwap(nil, &reason)
 	if c.cancel != nil {
 		c.cancel()
+	}
+	if s := c.socket.Load(); s != nil {
+		time.AfterFunc(closeGrace, func() { _ = s.conn.CloseNow() })
 	}
 }
 
@@ -121,9 +134,7 @@ func originPatterns(origins []string) []string {
 func (w *webSockets) transport() graphql.Transport {
 	readLimit := int64(w.lim.BodyBytes)
 	return wsTransport{transport.Websocket{
-		Implementation: acceptor{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
-			OriginPatterns: w.origins,
-		}}},
+		Implementation:   acceptor{websocket.AcceptOptions{OriginPatterns: w.origins}},
 		InitFunc:         w.init,
 		InitTimeout:      initTimeout,
 		PingPongInterval: pingInterval,
@@ -150,8 +161,12 @@ func (w *webSockets) upgrades(next http.Handler) http.Handler {
 			}}})
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), wsConnKey{}, &wsConn{}))
-		next.ServeHTTP(rw, r)
+		c := &wsConn{}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), wsConnKey{}, c)))
+		// gqlgen returns from a few refusals without closing the socket.
+		if s := c.socket.Load(); s != nil {
+			s.closeIfOpen()
+		}
 	})
 }
 
@@ -184,9 +199,14 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 	if c == nil {
 		return ctx, nil, errors.New("internal: no connection state")
 	}
+	// As over HTTP, where two Authorization headers are refused: both
+	// spellings at once are.
 	var values []string
-	if v := payload.Authorization(); v != "" {
-		values = []string{v}
+	for _, k := range [...]string{"Authorization", "authorization"} {
+		if v, ok := payload[k]; ok {
+			s, _ := v.(string)
+			values = append(values, s)
+		}
 	}
 	id, refusal := auth.Check(ctx, w.auth, w.logger, values)
 	if refusal != nil {
@@ -231,51 +251,136 @@ func (w *webSockets) closed(ctx context.Context, _ int) {
 	w.mu.Unlock()
 }
 
-// acceptor accepts sockets as coder/websocket does, and closes them with
-// the code their wsConn holds: gqlgen closes a connection whose context
-// ended with 1000 whatever ended it.
-type acceptor struct {
-	transport.CoderWebsocketImplementation
-}
+// acceptor accepts sockets with coder/websocket, as gqlgen's own
+// implementation does, but as sockets of ours: every write has a deadline,
+// the close code is the one the connection's state holds (gqlgen closes an
+// ended connection with 1000 whatever ended it), and a socket gqlgen
+// leaves open is closed.
+type acceptor struct{ opts websocket.AcceptOptions }
 
-func (a acceptor) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+// Bounds of a socket's writes and of its close.
+const (
+	// writeTimeout: a client that stops reading is dropped when a write
+	// has waited this long, rather than holding its socket forever.
+	writeTimeout = 10 * time.Second
+	// closeGrace: how long a socket may take to close once ended, its
+	// close handshake included.
+	closeGrace = 5 * time.Second
+)
+
+func (a acceptor) Accept(w http.ResponseWriter, r *http.Request, _ transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	opts := a.opts
 	opts.Subprotocols = []string{graphQLTransportWS}
-	conn, err := a.CoderWebsocketImplementation.Accept(w, r, opts)
+	conn, err := websocket.Accept(w, r, &opts)
 	if err != nil {
 		return nil, err
 	}
-	return closingConn{conn, wsConnFrom(r.Context())}, nil
+	s := &socket{conn: conn, state: wsConnFrom(r.Context())}
+	if s.state != nil {
+		s.state.socket.Store(s)
+	}
+	return s, nil
 }
 
-type closingConn struct {
-	transport.WebsocketConn
+// socket is one accepted WebSocket, as gqlgen's transport uses it.
+type socket struct {
+	conn  *websocket.Conn
 	state *wsConn
+
+	mu        sync.Mutex
+	closing   bool
+	readTimer *time.Timer
 }
 
-func (c closingConn) WriteClose(code int, reason string) error {
-	if c.state != nil {
-		if override := c.state.closeCode.Load(); override != 0 && code == transport.WebsocketCloseNormalClosure {
+var (
+	_ transport.WebsocketConn          = (*socket)(nil)
+	_ transport.WebsocketReadLimiter   = (*socket)(nil)
+	_ transport.WebsocketReadDeadliner = (*socket)(nil)
+)
+
+func (s *socket) NextReader() (int, io.Reader, error) {
+	typ, data, err := s.conn.Read(context.Background())
+	if err != nil {
+		if websocket.CloseStatus(err) != -1 {
+			return 0, nil, transport.ErrWebsocketClosed // the peer closed: no error to report
+		}
+		return 0, nil, err
+	}
+	return int(typ), bytes.NewReader(data), nil
+}
+
+func (s *socket) WriteJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	// coder/websocket closes the connection when a write's context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	return s.conn.Write(ctx, websocket.MessageText, data)
+}
+
+// WriteClose starts the close handshake, with the code the connection's
+// state holds when gqlgen says 1000. It runs in the background: the
+// handshake waits up to closeGrace for the peer.
+func (s *socket) WriteClose(code int, reason string) error {
+	if s.state != nil {
+		if override := s.state.closeCode.Load(); override != 0 && code == transport.WebsocketCloseNormalClosure {
 			code = int(override)
-			if r := c.state.reason.Load(); r != nil {
+			if r := s.state.reason.Load(); r != nil {
 				reason = *r
 			}
 		}
 	}
-	return c.WebsocketConn.WriteClose(code, reason)
-}
-
-// SetReadLimit and SetReadDeadline pass gqlgen's optional interfaces on.
-func (c closingConn) SetReadLimit(n int64) {
-	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
-		l.SetReadLimit(n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
 	}
+	s.closing = true
+	s.stopReadTimerLocked()
+	go func() { _ = s.conn.Close(websocket.StatusCode(code), reason) }()
+	return nil
 }
 
-func (c closingConn) SetReadDeadline(t time.Time) error {
-	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
-		return d.SetReadDeadline(t)
+// Close drops the connection, unless a close handshake owns it.
+func (s *socket) Close() error {
+	s.mu.Lock()
+	closing := s.closing
+	s.stopReadTimerLocked()
+	s.mu.Unlock()
+	if closing {
+		return nil
+	}
+	return s.conn.CloseNow()
+}
+
+// closeIfOpen closes a socket gqlgen returned from without closing (a
+// connection_init whose payload is not an object, say).
+func (s *socket) closeIfOpen() {
+	_ = s.WriteClose(4400, "bad connection_init")
+}
+
+func (s *socket) Subprotocol() string { return s.conn.Subprotocol() }
+
+func (s *socket) SetReadLimit(n int64) { s.conn.SetReadLimit(n) }
+
+// SetReadDeadline drops the connection at t: gqlgen's ping/pong sets it.
+func (s *socket) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopReadTimerLocked()
+	if !t.IsZero() {
+		s.readTimer = time.AfterFunc(time.Until(t), func() { _ = s.conn.CloseNow() })
 	}
 	return nil
+}
+
+func (s *socket) stopReadTimerLocked() {
+	if s.readTimer != nil {
+		s.readTimer.Stop()
+		s.readTimer = nil
+	}
 }
 
 // graphQLTransportWS is the one subprotocol served: the legacy graphql-ws

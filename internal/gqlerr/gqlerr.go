@@ -79,6 +79,9 @@ const (
 	// SubscriptionLimit: a WebSocket already runs as many subscriptions
 	// as one may.
 	SubscriptionLimit = "SUBSCRIPTION_LIMIT_EXCEEDED"
+	// OperationLimit: a WebSocket already runs as many queries and
+	// mutations at once as one may.
+	OperationLimit = "OPERATION_LIMIT_EXCEEDED"
 )
 
 // Reasons in extensions.reason of an UNAUTHENTICATED error: what a client
