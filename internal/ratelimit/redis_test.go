@@ -1,0 +1,276 @@
+package ratelimit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisOptions returns the options of the Redis named by REDIS_URL, skipping
+// the test when it is unset and failing it when the server does not answer.
+func redisOptions(t *testing.T) *redis.Options {
+	t.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		t.Skip("REDIS_URL is not set: skipping the Redis limiter tests (CI sets REDIS_URL=redis://127.0.0.1:6379/0)")
+	}
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("parsing REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("REDIS_URL is set but the server does not answer: %v", err)
+	}
+	return opts
+}
+
+// testPrefix is a key prefix of this run's own, so that parallel runs do
+// not share budgets; its keys are deleted when the test ends.
+func testPrefix(t *testing.T, opts *redis.Options) string {
+	t.Helper()
+	prefix := DefaultPrefix + "test:" + rand.Text()[:12] + ":"
+	t.Cleanup(func() {
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, "rate:"+prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("deleting test keys: %v", err)
+		}
+	})
+	return prefix
+}
+
+func newClient(t *testing.T, opts *redis.Options) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func TestRedis(t *testing.T) {
+	opts := redisOptions(t)
+
+	t.Run("two instances share one budget", func(t *testing.T) {
+		prefix := testPrefix(t, opts)
+		a := NewRedis(newClient(t, opts), slow, NewLocal(slow, 10), nil, WithPrefix(prefix))
+		b := NewRedis(newClient(t, opts), slow, NewLocal(slow, 10), nil, WithPrefix(prefix))
+		if n, _ := spend(t, a, SubjectKey("alice"), 60, 1); n != 1 {
+			t.Fatal("instance a refused cost 60 on a full budget")
+		}
+		if _, res := spend(t, b, SubjectKey("alice"), 30, 1); !res.Allowed || res.Remaining != 10 {
+			t.Fatalf("instance b after a spent 60 and b 30: %+v, want allowed with 10 remaining", res)
+		}
+		_, res := spend(t, a, SubjectKey("alice"), 20, 1)
+		if res.Allowed || res.RetryAfter <= 0 {
+			t.Fatalf("instance a, cost 20 with 10 left: %+v, want refused with RetryAfter > 0", res)
+		}
+		if n, _ := spend(t, b, SubjectKey("bob"), 100, 1); n != 1 {
+			t.Fatal("bob refused after alice spent her budget")
+		}
+		if a.Degraded() || b.Degraded() {
+			t.Fatal("degraded with Redis up")
+		}
+	})
+
+	t.Run("a cost above the burst is refused as Local refuses it", func(t *testing.T) {
+		r := NewRedis(newClient(t, opts), slow, NewLocal(slow, 10), nil, WithPrefix(testPrefix(t, opts)))
+		if _, res := spend(t, r, "k", 101, 1); res != slow.refused() {
+			t.Fatalf("cost 101 on burst 100: %+v, want %+v", res, slow.refused())
+		}
+	})
+
+	t.Run("a caller's ended context is an error, not an outage", func(t *testing.T) {
+		r := NewRedis(newClient(t, opts), slow, NewLocal(slow, 10), nil, WithPrefix(testPrefix(t, opts)))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := r.Allow(ctx, "k", 1); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Allow on a canceled context: %v, want context.Canceled", err)
+		}
+		if r.Degraded() {
+			t.Fatal("degraded by a caller's canceled context")
+		}
+	})
+
+	t.Run("without Redis budgets are kept locally, and shared again when it is back", func(t *testing.T) {
+		p := startProxy(t, opts.Addr)
+		via := *opts
+		via.Addr = p.addr
+		via.DialTimeout, via.ReadTimeout, via.WriteTimeout = time.Second, time.Second, time.Second
+		var logs syncBuffer
+		logger := slog.New(slog.NewTextHandler(&logs, nil))
+		local := Limit{Rate: 5, Period: time.Hour, Burst: 5}
+		r := NewRedis(newClient(t, &via), slow, NewLocal(local, 10), logger,
+			WithPrefix(testPrefix(t, opts)), WithProbeInterval(100*time.Millisecond))
+
+		if _, res := spend(t, r, "k", 30, 1); !res.Allowed || res.Remaining != 70 || r.Degraded() {
+			t.Fatalf("with Redis up: %+v, degraded %v", res, r.Degraded())
+		}
+
+		p.stop()
+		if n, _ := spend(t, r, "k", 1, 5); n != 5 {
+			t.Fatalf("%d of 5 allowed by the fallback's budget of 5", n)
+		}
+		if !r.Degraded() {
+			t.Fatal("not degraded with Redis away")
+		}
+		if n, _ := spend(t, r, "k", 1, 1); n != 0 {
+			t.Fatal("allowed past the fallback's budget: not limited locally")
+		}
+		if n := strings.Count(logs.String(), "redis unavailable"); n != 1 {
+			t.Fatalf("outage logged %d times, want once:\n%s", n, logs.String())
+		}
+
+		p.start()
+		deadline := time.Now().Add(10 * time.Second)
+		for r.Degraded() {
+			if time.Now().After(deadline) {
+				t.Fatal("still degraded 10 s after Redis came back")
+			}
+			spend(t, r, "k", 1, 1) // probes run only when requests come
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Redis still holds 70 of the key's 100; the fallback has none left.
+		if _, res := spend(t, r, "k", 10, 1); !res.Allowed || res.Remaining != 60 {
+			t.Fatalf("after Redis came back: %+v, want Redis's budget (allowed, 60 remaining)", res)
+		}
+		if n := strings.Count(logs.String(), "redis is back"); n != 1 {
+			t.Fatalf("recovery logged %d times, want once:\n%s", n, logs.String())
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer the limiter's probe goroutine and the test
+// may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proxy forwards TCP connections to target; stopping it closes its
+// listener and every connection, which is what the limiter sees when Redis
+// goes away, and starting it again listens on the same address.
+type proxy struct {
+	t      *testing.T
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	p := &proxy{t: t, target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	p.serve(ln)
+	t.Cleanup(p.stop)
+	return p
+}
+
+// start listens again on the proxy's address, polling while the port is
+// still held by the closed listener's connections.
+func (p *proxy) start() {
+	p.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", p.addr)
+		if err == nil {
+			p.serve(ln)
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("proxy: listening again on %s: %v", p.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if !p.track(c, up) {
+				return
+			}
+			p.wg.Go(func() { io.Copy(up, c); up.Close() })
+			p.wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+}
+
+// track records a connection pair, or closes it if the proxy stopped.
+func (p *proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *proxy) stop() {
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
