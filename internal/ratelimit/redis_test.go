@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,6 +111,29 @@ func TestRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("while degraded, requests do not touch Redis between probes", func(t *testing.T) {
+		p := startProxy(t, opts.Addr)
+		via := *opts
+		via.Addr = p.addr
+		rdb := newClient(t, &via)
+		var calls counter
+		rdb.AddHook(&calls)
+		r := NewRedis(rdb, slow, NewLocal(slow, 10), slog.New(slog.DiscardHandler),
+			WithPrefix(testPrefix(t, opts)), WithProbeInterval(time.Hour))
+		p.stop()
+		spend(t, r, "k", 1, 1)
+		if !r.Degraded() {
+			t.Fatal("not degraded with Redis away")
+		}
+		before := calls.n.Load()
+		if n, _ := spend(t, r, "k", 1, 100); n != 99 {
+			t.Fatalf("%d of 100 allowed locally, want the 99 left of 100", n)
+		}
+		if n := calls.n.Load() - before; n != 0 {
+			t.Fatalf("%d dials or commands during 100 degraded requests, want none", n)
+		}
+	})
+
 	t.Run("without Redis budgets are kept locally, and shared again when it is back", func(t *testing.T) {
 		p := startProxy(t, opts.Addr)
 		via := *opts
@@ -156,6 +180,30 @@ func TestRedis(t *testing.T) {
 			t.Fatalf("recovery logged %d times, want once:\n%s", n, logs.String())
 		}
 	})
+}
+
+// counter counts the dials and commands of a Redis client.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c.n.Add(1)
+		return next(ctx, network, addr)
+	}
+}
+
+func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
 }
 
 // syncBuffer is a bytes.Buffer the limiter's probe goroutine and the test
