@@ -28,7 +28,8 @@ type serverOptions struct {
 	CORSOrigins []string
 	// DevToken, when set, is filled into GraphiQL's Authorization header.
 	DevToken string
-	// Tracer, when set, receives a span per operation and per resolver.
+	// Tracer, when set, receives a span per request, per operation and
+	// per resolver (and, through database.Pool.Tracer, per statement).
 	Tracer trace.TracerProvider
 	// GraphQL holds the request limits, the persisted documents and
 	// whether introspection is on; its Auth and Extensions are filled in
@@ -57,18 +58,25 @@ func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, o
 		panic("gzhttp: " + err.Error()) // the options are constants
 	}
 	h := telemetry.AccessLog(logger, compress(mux))
+	if opts.Tracer != nil {
+		// Outside the access log, so its line can name the trace; the
+		// request reaches the mux as otelhttp made it, which names the
+		// span by the route the mux picked.
+		h = telemetry.TraceHTTP(opts.Tracer, h)
+	}
 	if len(opts.CORSOrigins) > 0 {
 		// Preflight requests are answered here, before auth sees them.
 		h = cors.New(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost},
 			AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollographql-Client-Name", "Apollographql-Client-Version",
-				"Apollo-Require-Preflight", "X-Apollo-Operation-Name"},
-			ExposedHeaders: []string{"WWW-Authenticate", "Retry-After"},
+				"Apollo-Require-Preflight", "X-Apollo-Operation-Name", telemetry.RequestIDHeader, "Traceparent", "Tracestate"},
+			ExposedHeaders: []string{"WWW-Authenticate", "Retry-After", telemetry.RequestIDHeader},
 			MaxAge:         600,
 		}).Handler(h)
 	}
-	return h
+	// Outermost: every answer carries an id, a preflight's included.
+	return telemetry.AssignRequestID(h)
 }
 
 func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn auth.Authenticator, metrics *telemetry.Metrics, opts serverOptions) {

@@ -14,11 +14,13 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/taskapi/server/ent"
@@ -39,6 +41,11 @@ type Pool struct {
 	// QueryExecMode is pgx's default_query_exec_mode. "exec" or
 	// "simple_protocol" suit poolers that cannot keep prepared statements.
 	QueryExecMode string
+	// Tracer, when set, receives a span per statement, named by its
+	// operation and holding its SQL text but never its arguments: every
+	// value ent sends is an argument, so the text holds no user data.
+	// Only statements under a recording span (a request's) are traced.
+	Tracer trace.TracerProvider
 }
 
 // DefaultMaxConns is the pool size when nothing else is configured.
@@ -138,6 +145,11 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 	// server that does not answer that within a second loses it.
 	cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second}
+	}
+	if p.Tracer != nil {
+		// otelpgx records arguments only with WithIncludeQueryParameters,
+		// which stays off.
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(p.Tracer))
 	}
 	// pgxpool pings a connection that sat idle for over a second before
 	// handing it out: the pre-ping the seed design asks for.

@@ -8,6 +8,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"unicode/utf8"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/ent/privacy"
 	"github.com/taskapi/server/internal/gqlerr/code"
+	"github.com/taskapi/server/internal/telemetry"
 )
 
 // Codes in extensions.code. Clients branch on these, never on messages.
@@ -167,8 +169,40 @@ func UnauthenticatedError(reason, message string) *gqlerror.Error {
 // that already carry a code (ours, and gqlgen's parse, validation and
 // persisted-query errors) pass through; ent's not-found and privacy denials
 // become NOT_FOUND, ent validation errors BAD_USER_INPUT, and anything else
-// is logged and answered as INTERNAL_SERVER_ERROR with no detail.
+// is logged and answered as INTERNAL_SERVER_ERROR with no detail. Every
+// error carries the request's id in extensions.requestId and, when tracing
+// is on, its trace's id in extensions.traceId: what a client quotes to find
+// the log lines and the trace.
 func NewPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	present := newCodePresenter(logger)
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		return WithIDs(ctx, present(ctx, err))
+	}
+}
+
+// WithIDs adds the request and trace ids to a copy of e, as the presenter
+// does: for errors made after it ran. A copy, because an error may be
+// shared (one cached with its document, say), and ids are per request.
+func WithIDs(ctx context.Context, e *gqlerror.Error) *gqlerror.Error {
+	requestID, traceID := telemetry.RequestID(ctx), telemetry.TraceID(ctx)
+	if e == nil || requestID == "" && traceID == "" {
+		return e
+	}
+	out := *e
+	out.Extensions = maps.Clone(e.Extensions)
+	if out.Extensions == nil {
+		out.Extensions = map[string]any{}
+	}
+	if requestID != "" {
+		out.Extensions["requestId"] = requestID
+	}
+	if traceID != "" {
+		out.Extensions["traceId"] = traceID
+	}
+	return &out
+}
+
+func newCodePresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if code, ok := gqlErr.Extensions["code"]; ok {
