@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -417,5 +418,142 @@ func TestDocumentsCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"server", "documents"}, envFunc(map[string]string{}), io.Discard, io.Discard); err == nil {
 		t.Error("documents without check and files succeeded")
+	}
+}
+
+func TestRunReportsEveryConfigurationProblem(t *testing.T) {
+	env := map[string]string{"PORT": "eighty", "LOG_LEVEL": "loud", "APP_ENV": "staging", "SHUTDOWN_GRACE": "soon"}
+	err := run(context.Background(), []string{"server"}, envFunc(env), io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("run started")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(env) {
+		t.Errorf("%d lines, want one per problem (%d):\n%s", len(lines), len(env), err)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "configuration: ") {
+			t.Errorf("line %q lacks the prefix", l)
+		}
+	}
+	for name := range env {
+		if !strings.Contains(err.Error(), "configuration: "+name+"=") {
+			t.Errorf("no line names %s:\n%s", name, err)
+		}
+	}
+}
+
+func TestDatabaseURLIsAFilePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out bytes.Buffer
+	// The README's default, spelled out.
+	if err := run(context.Background(), []string{"server", "migrate"}, envFunc(map[string]string{"DATABASE_URL": "./tasks.db"}), &out, io.Discard); err != nil {
+		t.Fatalf("DATABASE_URL=./tasks.db: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tasks.db")); err != nil || !strings.Contains(out.String(), "sqlite") {
+		t.Errorf("no ./tasks.db (%v), migrate printed %q", err, out.String())
+	}
+	missing := filepath.Join(dir, "no-such-dir", "tasks.db")
+	for _, url := range []string{missing, "sqlite:" + missing} {
+		err := run(context.Background(), []string{"server", "migrate"}, envFunc(map[string]string{"DATABASE_URL": url}), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("DATABASE_URL=%s: %v, want the path named", url, err)
+		}
+	}
+}
+
+func TestCommandsAnOperatorRunsFirst(t *testing.T) {
+	t.Run("migrate needs no secret in production", func(t *testing.T) {
+		env := map[string]string{"APP_ENV": "production", "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")}
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"server", "migrate"}, envFunc(env), &out, io.Discard); err != nil || !strings.Contains(out.String(), "applied") {
+			t.Errorf("migrate: %v, printed %q", err, out.String())
+		}
+	})
+	t.Run("token --help prints its flags to stdout", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		// Even where serving would be refused: help needs no configuration.
+		err := run(context.Background(), []string{"server", "token", "--help"}, envFunc(map[string]string{"APP_ENV": "production"}), &out, &errOut)
+		if err != nil || !strings.Contains(out.String(), "-sub") || errOut.Len() != 0 {
+			t.Errorf("token --help: %v, stdout %q, stderr %q", err, out.String(), errOut.String())
+		}
+	})
+	t.Run("extra arguments are refused", func(t *testing.T) {
+		env := envFunc(map[string]string{"BETTER_AUTH_SECRET": testSecret, "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")})
+		for _, args := range [][]string{{"serve", "now"}, {"migrate", "up"}, {"version", "all"}, {"--version", "x"}, {"token", "--sub", "alice", "extra"}} {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"server"}, args...), env, &out, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "arguments") || !strings.Contains(err.Error(), args[len(args)-1]) || out.Len() != 0 {
+				t.Errorf("%q: %v, printed %q", args, err, out.String())
+			}
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		for _, cmd := range []string{"version", "--version"} {
+			var out bytes.Buffer
+			// No configuration is read: a broken one does not stop it.
+			if err := run(context.Background(), []string{"server", cmd}, envFunc(map[string]string{"PORT": "x"}), &out, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			// A test binary has no VCS stamp: the fallbacks show.
+			for _, want := range []string{"github.com/taskapi/server ", "revision: ", "commit time: ", "go: go1."} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("%s printed %q, want %q in it", cmd, out.String(), want)
+				}
+			}
+		}
+	})
+}
+
+func TestRunLogsProbesAtDebug(t *testing.T) {
+	base, _, logs := startRunLogs(t, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")})
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/query"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	l := logs.String()
+	if !strings.Contains(l, "path=/query") {
+		t.Errorf("/query not logged at info:\n%s", l)
+	}
+	for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {
+		if strings.Contains(l, "path="+probe) {
+			t.Errorf("%s logged at info:\n%s", probe, l)
+		}
+	}
+}
+
+func TestRunSaysListeningAtEveryLevel(t *testing.T) {
+	_, _, logs := startRunLogs(t, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db"), "LOG_LEVEL": "error"})
+	l := logs.String()
+	if !strings.Contains(l, "msg=listening") || !strings.Contains(l, "version=") || !strings.Contains(l, "revision=") {
+		t.Errorf("LOG_LEVEL=error: no listening line with the version:\n%s", l)
+	}
+	if strings.Contains(l, "migrations applied") {
+		t.Errorf("LOG_LEVEL=error logs info lines:\n%s", l)
+	}
+}
+
+func TestDrainAnswersReadyzWith503(t *testing.T) {
+	var d drain
+	h := d.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code
+	}
+	if get("/readyz") != 200 {
+		t.Error("readyz before shutdown")
+	}
+	d.draining.Store(true)
+	if get("/readyz") != 503 || get("/healthz") != 200 {
+		t.Errorf("while draining: readyz %d, healthz %d", get("/readyz"), get("/healthz"))
+	}
+	if n := d.inFlight.Load(); n != 0 {
+		t.Errorf("%d requests in flight after all ended", n)
 	}
 }
