@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -555,5 +559,148 @@ func TestDrainAnswersReadyzWith503(t *testing.T) {
 	}
 	if n := d.inFlight.Load(); n != 0 {
 		t.Errorf("%d requests in flight after all ended", n)
+	}
+}
+
+// buildServer builds the real binary into a temporary directory.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// binaryEnv is a clean environment for the binary: only what the test sets.
+func binaryEnv(env map[string]string) []string {
+	list := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	return list
+}
+
+// TestBinaryShutsDownGracefully runs the built server, sends SIGTERM in the
+// middle of a request whose body is still arriving, and checks the request
+// gets its answer and the process exits 0.
+func TestBinaryShutsDownGracefully(t *testing.T) {
+	bin := buildServer(t)
+
+	t.Run("every configuration problem on a line with the prefix", func(t *testing.T) {
+		cmd := exec.Command(bin)
+		cmd.Env = binaryEnv(map[string]string{"PORT": "eighty", "LOG_LEVEL": "loud", "SHUTDOWN_GRACE": "-1s"})
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("exit: %v", err)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if len(lines) != 3 {
+			t.Errorf("%d lines, want 3:\n%s", len(lines), stderr.String())
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "server: configuration: ") {
+				t.Errorf("line %q lacks the prefix", l)
+			}
+		}
+	})
+
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = binaryEnv(map[string]string{
+		"PORT": port, "APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret,
+		"DATABASE_URL": filepath.Join(t.TempDir(), "tasks.db"), "LOG_LEVEL": "error", "SHUTDOWN_GRACE": "1m",
+	})
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base := "http://127.0.0.1:" + port
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for range 800 {
+			if ok() {
+				return
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("%s: the server exited (%v)\n%s", what, err, logs)
+			default:
+			}
+			time.Sleep(25 * time.Millisecond) // polling, not a timing assertion
+		}
+		t.Fatalf("%s: not within 20 s\n%s", what, logs)
+	}
+	eventually("/healthz answers", func() bool {
+		res, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	if l := logs.String(); !strings.Contains(l, "msg=listening") || !strings.Contains(l, "revision=") {
+		t.Errorf("LOG_LEVEL=error: no listening line with the build:\n%s", l)
+	}
+
+	signer, err := auth.NewSigner(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := signer.Sign("alice", time.Hour)
+	conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute))
+	body := `{"query":"{ tasks { totalCount } }"}`
+	// With Expect: 100-continue the server says when the handler starts
+	// reading the body: from then on the request is surely in flight.
+	fmt.Fprintf(conn, "POST /query HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", tok, len(body))
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("waiting for 100 Continue: %q %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, body[:10]); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually("shutdown begins", func() bool { return strings.Contains(logs.String(), `msg="shutting down" in_flight=1`) })
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request in flight lost its answer: %v\n%s", err, logs)
+	}
+	answer, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(answer), `"totalCount":0`) {
+		t.Errorf("the request in flight: %d %s", res.StatusCode, answer)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server did not exit after SIGTERM\n%s", logs)
+	}
+	if l := logs.String(); !strings.Contains(l, `msg="shut down" drained=1`) {
+		t.Errorf("no shutdown line with the count drained:\n%s", l)
 	}
 }
