@@ -53,7 +53,14 @@ type config struct {
 	// process itself.
 	RedisURL          string
 	EventsDatabaseURL string
+	// ShutdownGrace is how long in-flight requests have to finish once
+	// SIGTERM arrives.
+	ShutdownGrace time.Duration
 }
+
+// defaultShutdownGrace is SHUTDOWN_GRACE's default: under Kubernetes'
+// 30 s terminationGracePeriodSeconds, with room for closing the pool.
+const defaultShutdownGrace = 15 * time.Second
 
 // limitVars names the variable that overrides each request limit.
 func limitVars(l *graph.Limits) []struct {
@@ -88,6 +95,13 @@ const maxRequestTimeout = 2 * time.Minute
 // loadConfig reads the environment through getenv, so tests can pass their
 // own. Every problem is reported at once, each on its own line.
 func loadConfig(getenv func(string) string) (config, error) {
+	return loadConfigFor(getenv, true)
+}
+
+// loadConfigFor is loadConfig for a command that may verify and sign
+// nothing (withAuth false): migrate runs in a deploy step that holds no
+// secret, so the secret's checks are left out.
+func loadConfigFor(getenv func(string) string, withAuth bool) (config, error) {
 	var errs []error
 	env := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -152,6 +166,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if n := count(lv.name, 1); n > 0 {
 			*lv.v = int(n)
 		}
+	}
+	c.ShutdownGrace = defaultShutdownGrace
+	if d := duration("SHUTDOWN_GRACE"); d > 0 {
+		c.ShutdownGrace = d
 	}
 	if d := duration("REQUEST_TIMEOUT"); d > 0 {
 		c.Limits.Timeout = d
@@ -222,7 +240,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q is not text or json", f))
 	}
 	c.AuthURL = env("BETTER_AUTH_URL", "")
-	if c.AuthURL != "" {
+	if c.AuthURL != "" && withAuth {
 		c.JWKS = auth.JWKSConfig{
 			URL:      env("BETTER_AUTH_JWKS_URL", strings.TrimRight(c.AuthURL, "/")+"/api/auth/jwks"),
 			Issuer:   env("JWT_ISSUER", c.AuthURL),
@@ -236,6 +254,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 		return c, errors.Join(errs...) // the secret verifies nothing in JWKS mode
+	}
+	if !withAuth {
+		return c, errors.Join(errs...)
 	}
 	switch {
 	case len(c.Auth.Secret) == 0 && c.Production:

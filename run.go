@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,7 +47,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		args = nil
 	}
 	switch cmd {
-	case "serve", "migrate", "token", "documents":
+	case "serve", "migrate", "version", "--version":
+		if len(args) > 0 && isHelp(args[0]) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("%s takes no arguments, got %q (see server help)", strings.TrimPrefix(cmd, "--"), args)
+		}
+	case "token", "documents":
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -54,15 +63,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
-	cfg, err := loadConfig(getenv)
+	if cmd == "version" || cmd == "--version" {
+		fmt.Fprint(stdout, readBuildInfo())
+		return nil
+	}
+	var tf tokenFlags
+	if cmd == "token" {
+		help, err := tf.parse(args, stdout, stderr)
+		if help || err != nil {
+			return err
+		}
+	}
+	cfg, err := loadConfigFor(getenv, cmd == "serve" || cmd == "token")
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return configError(err)
 	}
 	switch cmd {
 	case "migrate":
 		return migrateCmd(ctx, cfg, stdout)
 	case "token":
-		return tokenCmd(cfg, args, stdout, stderr)
+		return tokenCmd(cfg, tf, stdout)
 	case "documents":
 		return documentsCmd(cfg, args, stdout, stderr)
 	}
@@ -76,9 +96,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return serve(ctx, cfg, getenv, stdout, stderr)
 }
 
+// isHelp reports whether arg asks for the usage.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// configError puts "configuration: " before each problem, so that each
+// line of the message says what it is.
+func configError(err error) error {
+	problems := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		problems = j.Unwrap()
+	}
+	wrapped := make([]error, len(problems))
+	for i, p := range problems {
+		wrapped[i] = fmt.Errorf("configuration: %w", p)
+	}
+	return errors.Join(wrapped...)
+}
+
 const usage = `usage:
   server            serve the GraphQL API (see README for the environment)
   server migrate    apply pending database migrations and exit
+  server version    print the module version, VCS revision and commit time
+                    (also: server --version)
   server token --sub USER [--ttl 1h]
                     print a token for USER signed with BETTER_AUTH_SECRET
   server documents check FILE...
@@ -87,7 +128,18 @@ const usage = `usage:
 `
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	return newLoggerAt(cfg, w, cfg.LogLevel)
+}
+
+// newLifecycleLogger logs start-up and shutdown whatever LOG_LEVEL says:
+// an operator who asked for errors only still needs to see that the
+// process listens, and on which version, and that it stopped cleanly.
+func newLifecycleLogger(cfg config, w io.Writer) *slog.Logger {
+	return newLoggerAt(cfg, w, min(cfg.LogLevel, slog.LevelInfo))
+}
+
+func newLoggerAt(cfg config, w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogJSON {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -104,6 +156,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	logger := newLogger(cfg, stderr)
+	lifecycle := newLifecycleLogger(cfg, stderr)
 	tp, err := telemetry.SetupTracing(ctx, getenv)
 	if err != nil {
 		return err
@@ -151,6 +204,14 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			"issuer", cfg.Auth.Issuer, "audience", cfg.Auth.Audience)
 	}
 	authn = auth.NewCache(authn, auth.CacheSize)
+	// Deferred before the database opens, so that it runs once the pool
+	// has closed.
+	var stopped []any
+	defer func() {
+		if stopped != nil {
+			lifecycle.Info("shut down", stopped...)
+		}
+	}()
 	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.Pool)
 	if err != nil {
 		return err
@@ -228,8 +289,9 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	// WebSocket with a close code its client reconnects on.
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
+	var drain drain
 	srv := &http.Server{
-		Handler: newServer(logger, db, authn, serverOptions{
+		Handler: drain.wrap(newServer(logger, db, authn, serverOptions{
 			CORSOrigins: cfg.CORSOrigins,
 			DevToken:    devToken,
 			Tracer:      tracer,
@@ -242,7 +304,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 				Documents:     docs,
 				Mode:          cfg.DocumentsMode,
 			},
-		}),
+		})),
 		ReadHeaderTimeout: 5 * time.Second,
 		// A body arrives within the request's deadline, and the answer,
 		// a 503 included, leaves after it.
@@ -262,9 +324,10 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		go func() { _ = http.Serve(dbg, debugHandler()) }()
 		logger.Warn("serving pprof on DEBUG_ADDR; keep it off public networks", "addr", dbg.Addr().String())
 	}
-	logger.Info("listening", "addr", addr.String(), "dialect", db.Dialect, "events", fmt.Sprintf("%T", events), "production", cfg.Production, "tracing", tp != nil,
+	lifecycle.Info("listening", append(readBuildInfo().attrs(),
+		"addr", addr.String(), "dialect", db.Dialect, "events", fmt.Sprintf("%T", events), "production", cfg.Production, "tracing", tp != nil,
 		"introspection", cfg.Introspection, "graphiql", cfg.GraphiQL, "persisted_documents", cfg.DocumentsMode,
-		"request_timeout", cfg.Limits.Timeout.String())
+		"request_timeout", cfg.Limits.Timeout.String(), "shutdown_grace", cfg.ShutdownGrace.String())...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -272,16 +335,50 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// /readyz answers 503 from here on; the listener closes at once and
+	// the requests in flight have SHUTDOWN_GRACE to finish.
+	drain.draining.Store(true)
+	started := time.Now()
+	inFlight := drain.inFlight.Load()
+	lifecycle.Info("shutting down", "in_flight", inFlight, "grace", cfg.ShutdownGrace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+		left := drain.inFlight.Load()
+		_ = srv.Close()
+		return fmt.Errorf("shutting down: %d request(s) still running after SHUTDOWN_GRACE=%s were cut off: %w", left, cfg.ShutdownGrace, err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Hijacked connections (WebSockets) are not waited for: they were
+	// told to close, and may still be closing.
+	left := drain.inFlight.Load()
+	stopped = []any{"drained", max(inFlight-left, 0), "sockets_closing", left, "took", time.Since(started).Round(time.Millisecond).String()}
 	return nil
+}
+
+// drain counts the requests in flight, for the shutdown log, and answers
+// /readyz with 503 once shutdown begins.
+//
+// The /readyz check belongs in routes.go's readyz handler, beside the
+// others; until that handler takes a draining func() bool, it is answered
+// here.
+type drain struct {
+	draining atomic.Bool
+	inFlight atomic.Int64
+}
+
+func (d *drain) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.inFlight.Add(1)
+		defer d.inFlight.Add(-1)
+		if d.draining.Load() && r.URL.Path == "/readyz" && r.Method == http.MethodGet {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // debugHandler serves the runtime profiles (net/http/pprof).
@@ -324,23 +421,45 @@ func migrateCmd(ctx context.Context, cfg config, stdout io.Writer) error {
 	return nil
 }
 
-func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
+// tokenFlags are the token command's flags.
+type tokenFlags struct {
+	sub string
+	ttl time.Duration
+}
+
+// parse reads the token command's flags. Asked for help, it prints the
+// flags to stdout and reports help.
+func (tf *tokenFlags) parse(args []string, stdout, stderr io.Writer) (help bool, err error) {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sub := fs.String("sub", "", "the user id to put in the token's sub claim (required)")
-	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var msgs strings.Builder
+	fs.SetOutput(&msgs)
+	fs.StringVar(&tf.sub, "sub", "", "the user id to put in the token's sub claim (required)")
+	fs.DurationVar(&tf.ttl, "ttl", time.Hour, "how long the token is valid")
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, msgs.String())
+		return true, nil
 	}
+	fmt.Fprint(stderr, msgs.String())
+	if err != nil {
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("token takes no arguments besides its flags, got %q", fs.Args())
+	}
+	return false, nil
+}
+
+func tokenCmd(cfg config, tf tokenFlags, stdout io.Writer) error {
 	if cfg.AuthURL != "" {
 		return fmt.Errorf("token: BETTER_AUTH_URL is set, so this server takes only tokens Better Auth signs (JWKS mode) and cannot make one; "+
 			"sign in through Better Auth and fetch GET %s/api/auth/token with the session cookie (the answer is {\"token\": ...}), "+
 			"or take the set-auth-jwt header of GET %s/api/auth/get-session", strings.TrimRight(cfg.AuthURL, "/"), strings.TrimRight(cfg.AuthURL, "/"))
 	}
-	if strings.TrimSpace(*sub) == "" {
+	if strings.TrimSpace(tf.sub) == "" {
 		return errors.New("token: --sub is required")
 	}
-	if *ttl <= 0 {
+	if tf.ttl <= 0 {
 		return errors.New("token: --ttl must be positive")
 	}
 	if len(cfg.Auth.Secret) == 0 {
@@ -350,7 +469,7 @@ func tokenCmd(cfg config, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, err := v.Sign(*sub, *ttl)
+	tok, err := v.Sign(tf.sub, tf.ttl)
 	if err != nil {
 		return err
 	}

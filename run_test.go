@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -417,5 +422,285 @@ func TestDocumentsCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"server", "documents"}, envFunc(map[string]string{}), io.Discard, io.Discard); err == nil {
 		t.Error("documents without check and files succeeded")
+	}
+}
+
+func TestRunReportsEveryConfigurationProblem(t *testing.T) {
+	env := map[string]string{"PORT": "eighty", "LOG_LEVEL": "loud", "APP_ENV": "staging", "SHUTDOWN_GRACE": "soon"}
+	err := run(context.Background(), []string{"server"}, envFunc(env), io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("run started")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(env) {
+		t.Errorf("%d lines, want one per problem (%d):\n%s", len(lines), len(env), err)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "configuration: ") {
+			t.Errorf("line %q lacks the prefix", l)
+		}
+	}
+	for name := range env {
+		if !strings.Contains(err.Error(), "configuration: "+name+"=") {
+			t.Errorf("no line names %s:\n%s", name, err)
+		}
+	}
+}
+
+func TestDatabaseURLIsAFilePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out bytes.Buffer
+	// The README's default, spelled out.
+	if err := run(context.Background(), []string{"server", "migrate"}, envFunc(map[string]string{"DATABASE_URL": "./tasks.db"}), &out, io.Discard); err != nil {
+		t.Fatalf("DATABASE_URL=./tasks.db: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tasks.db")); err != nil || !strings.Contains(out.String(), "sqlite") {
+		t.Errorf("no ./tasks.db (%v), migrate printed %q", err, out.String())
+	}
+	missing := filepath.Join(dir, "no-such-dir", "tasks.db")
+	for _, url := range []string{missing, "sqlite:" + missing} {
+		err := run(context.Background(), []string{"server", "migrate"}, envFunc(map[string]string{"DATABASE_URL": url}), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("DATABASE_URL=%s: %v, want the path named", url, err)
+		}
+	}
+}
+
+func TestCommandsAnOperatorRunsFirst(t *testing.T) {
+	t.Run("migrate needs no secret in production", func(t *testing.T) {
+		env := map[string]string{"APP_ENV": "production", "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")}
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"server", "migrate"}, envFunc(env), &out, io.Discard); err != nil || !strings.Contains(out.String(), "applied") {
+			t.Errorf("migrate: %v, printed %q", err, out.String())
+		}
+	})
+	t.Run("token --help prints its flags to stdout", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		// Even where serving would be refused: help needs no configuration.
+		err := run(context.Background(), []string{"server", "token", "--help"}, envFunc(map[string]string{"APP_ENV": "production"}), &out, &errOut)
+		if err != nil || !strings.Contains(out.String(), "-sub") || errOut.Len() != 0 {
+			t.Errorf("token --help: %v, stdout %q, stderr %q", err, out.String(), errOut.String())
+		}
+	})
+	t.Run("extra arguments are refused", func(t *testing.T) {
+		env := envFunc(map[string]string{"BETTER_AUTH_SECRET": testSecret, "DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")})
+		for _, args := range [][]string{{"serve", "now"}, {"migrate", "up"}, {"version", "all"}, {"--version", "x"}, {"token", "--sub", "alice", "extra"}} {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"server"}, args...), env, &out, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "arguments") || !strings.Contains(err.Error(), args[len(args)-1]) || out.Len() != 0 {
+				t.Errorf("%q: %v, printed %q", args, err, out.String())
+			}
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		for _, cmd := range []string{"version", "--version"} {
+			var out bytes.Buffer
+			// No configuration is read: a broken one does not stop it.
+			if err := run(context.Background(), []string{"server", cmd}, envFunc(map[string]string{"PORT": "x"}), &out, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			// A test binary has no VCS stamp: the fallbacks show.
+			for _, want := range []string{"github.com/taskapi/server ", "revision: ", "commit time: ", "go: go1."} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("%s printed %q, want %q in it", cmd, out.String(), want)
+				}
+			}
+		}
+	})
+}
+
+func TestRunLogsProbesAtDebug(t *testing.T) {
+	base, _, logs := startRunLogs(t, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db")})
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/query"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	l := logs.String()
+	if !strings.Contains(l, "path=/query") {
+		t.Errorf("/query not logged at info:\n%s", l)
+	}
+	for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {
+		if strings.Contains(l, "path="+probe) {
+			t.Errorf("%s logged at info:\n%s", probe, l)
+		}
+	}
+}
+
+func TestRunSaysListeningAtEveryLevel(t *testing.T) {
+	_, _, logs := startRunLogs(t, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "tasks.db"), "LOG_LEVEL": "error"})
+	l := logs.String()
+	if !strings.Contains(l, "msg=listening") || !strings.Contains(l, "version=") || !strings.Contains(l, "revision=") {
+		t.Errorf("LOG_LEVEL=error: no listening line with the version:\n%s", l)
+	}
+	if strings.Contains(l, "migrations applied") {
+		t.Errorf("LOG_LEVEL=error logs info lines:\n%s", l)
+	}
+}
+
+func TestDrainAnswersReadyzWith503(t *testing.T) {
+	var d drain
+	h := d.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code
+	}
+	if get("/readyz") != 200 {
+		t.Error("readyz before shutdown")
+	}
+	d.draining.Store(true)
+	if get("/readyz") != 503 || get("/healthz") != 200 {
+		t.Errorf("while draining: readyz %d, healthz %d", get("/readyz"), get("/healthz"))
+	}
+	if n := d.inFlight.Load(); n != 0 {
+		t.Errorf("%d requests in flight after all ended", n)
+	}
+}
+
+// buildServer builds the real binary into a temporary directory.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// binaryEnv is a clean environment for the binary: only what the test sets.
+func binaryEnv(env map[string]string) []string {
+	list := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	return list
+}
+
+// TestBinaryShutsDownGracefully runs the built server, sends SIGTERM in the
+// middle of a request whose body is still arriving, and checks the request
+// gets its answer and the process exits 0.
+func TestBinaryShutsDownGracefully(t *testing.T) {
+	bin := buildServer(t)
+
+	t.Run("every configuration problem on a line with the prefix", func(t *testing.T) {
+		cmd := exec.Command(bin)
+		cmd.Env = binaryEnv(map[string]string{"PORT": "eighty", "LOG_LEVEL": "loud", "SHUTDOWN_GRACE": "-1s"})
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("exit: %v", err)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if len(lines) != 3 {
+			t.Errorf("%d lines, want 3:\n%s", len(lines), stderr.String())
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "server: configuration: ") {
+				t.Errorf("line %q lacks the prefix", l)
+			}
+		}
+	})
+
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = binaryEnv(map[string]string{
+		"PORT": port, "APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret,
+		"DATABASE_URL": filepath.Join(t.TempDir(), "tasks.db"), "LOG_LEVEL": "error", "SHUTDOWN_GRACE": "1m",
+	})
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base := "http://127.0.0.1:" + port
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for range 800 {
+			if ok() {
+				return
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("%s: the server exited (%v)\n%s", what, err, logs)
+			default:
+			}
+			time.Sleep(25 * time.Millisecond) // polling, not a timing assertion
+		}
+		t.Fatalf("%s: not within 20 s\n%s", what, logs)
+	}
+	eventually("/healthz answers", func() bool {
+		res, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	if l := logs.String(); !strings.Contains(l, "msg=listening") || !strings.Contains(l, "revision=") {
+		t.Errorf("LOG_LEVEL=error: no listening line with the build:\n%s", l)
+	}
+
+	signer, err := auth.NewSigner(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := signer.Sign("alice", time.Hour)
+	conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute))
+	body := `{"query":"{ tasks { totalCount } }"}`
+	// With Expect: 100-continue the server says when the handler starts
+	// reading the body: from then on the request is surely in flight.
+	fmt.Fprintf(conn, "POST /query HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", tok, len(body))
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("waiting for 100 Continue: %q %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, body[:10]); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually("shutdown begins", func() bool { return strings.Contains(logs.String(), `msg="shutting down" in_flight=1`) })
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request in flight lost its answer: %v\n%s", err, logs)
+	}
+	answer, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(answer), `"totalCount":0`) {
+		t.Errorf("the request in flight: %d %s", res.StatusCode, answer)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server did not exit after SIGTERM\n%s", logs)
+	}
+	if l := logs.String(); !strings.Contains(l, `msg="shut down" drained=1`) {
+		t.Errorf("no shutdown line with the count drained:\n%s", l)
 	}
 }

@@ -3,6 +3,7 @@
 //	go run .                      serve (SQLite and a development secret without configuration)
 //	go run . migrate              apply pending migrations and exit
 //	go run . token --sub alice    print a token signed with BETTER_AUTH_SECRET
+//	go run . version              print the module version and VCS revision
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -18,7 +20,12 @@ func main() {
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "server: %v\n", err)
+		// One problem a line (configuration reports them all), each
+		// with the prefix, so that each line found alone in a log says
+		// where it comes from.
+		for line := range strings.Lines(err.Error()) {
+			fmt.Fprintf(os.Stderr, "server: %s", strings.TrimSuffix(line, "\n")+"\n")
+		}
 		os.Exit(1)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -57,7 +58,12 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect string
 	pool    *pgxpool.Pool
+	path    string // SQLite's file, for errors
 }
+
+// hasScheme matches a URL's scheme (RFC 3986): a DATABASE_URL without one
+// is a SQLite file's path.
+var hasScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 
 // Close closes the client and the pool beneath it.
 func (db *DB) Close() error {
@@ -74,11 +80,12 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // ErrBadURL is returned for a DATABASE_URL that names no known database.
-var ErrBadURL = errors.New("DATABASE_URL must be postgres://…, postgresql://… or sqlite:PATH")
+var ErrBadURL = errors.New("DATABASE_URL must be postgres://…, postgresql://…, sqlite:PATH or a file path such as ./tasks.db")
 
 // Open opens the database named by rawURL: postgres:// or postgresql:// for
-// PostgreSQL, sqlite:PATH (or empty, for DefaultSQLitePath) for SQLite. It
-// checks that the database answers before returning.
+// PostgreSQL, sqlite:PATH or a plain file path (one with no scheme, such as
+// ./tasks.db; empty is DefaultSQLitePath) for SQLite. It checks that the
+// database answers before returning.
 func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 	var (
 		db  *DB
@@ -91,6 +98,8 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 		db, err = openSQLite(DefaultSQLitePath)
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		db, err = openSQLite(strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//"))
+	case !hasScheme.MatchString(rawURL):
+		db, err = openSQLite(rawURL)
 	default:
 		return nil, ErrBadURL
 	}
@@ -101,6 +110,9 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 	defer cancel()
 	if err := db.Ping(pingCtx); err != nil {
 		_ = db.Close()
+		if db.Dialect == dialect.SQLite {
+			return nil, fmt.Errorf("opening SQLite file %s: %w", db.path, err)
+		}
 		return nil, &pingError{err: err}
 	}
 	return db, nil
@@ -199,7 +211,7 @@ func openSQLite(path string) (*DB, error) {
 	}
 	sqlDB.SetMaxOpenConns(1)
 	drv := entsql.OpenDB(dialect.SQLite, sqlDB)
-	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.SQLite}, nil
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.SQLite, path: path}, nil
 }
 
 // pingError reports a database that does not answer on one line: pgx lists

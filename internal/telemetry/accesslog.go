@@ -6,18 +6,24 @@ import (
 	"time"
 )
 
-// AccessLog logs one line per request at info level: LOG_LEVEL=warn turns
-// it off. It never logs headers or bodies: they carry tokens and tasks.
+// AccessLog logs one line per request at info level, and probes'
+// (/healthz, /readyz, /metrics) at debug, since an orchestrator and a
+// scraper call them every few seconds: LOG_LEVEL=warn turns it off. It
+// never logs headers or bodies: they carry tokens and tasks.
 func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !logger.Enabled(r.Context(), slog.LevelInfo) {
+		level := slog.LevelInfo
+		if isProbe(r.URL.Path) {
+			level = slog.LevelDebug
+		}
+		if !logger.Enabled(r.Context(), level) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		logger.LogAttrs(r.Context(), level, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
@@ -26,6 +32,15 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr),
 		)
 	})
+}
+
+// isProbe reports whether path is one of the paths machines poll.
+func isProbe(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // statusRecorder notes what a handler answered.
