@@ -40,6 +40,9 @@ type serverOptions struct {
 	// Events carries task changes to subscribers, on every instance; nil
 	// is this process alone.
 	Events broker.Broker
+	// Draining reports that shutdown has begun: /readyz answers 503, so a
+	// load balancer stops sending requests here.
+	Draining func() bool
 }
 
 // newServer returns the whole HTTP surface.
@@ -100,6 +103,10 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn a
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Draining != nil && opts.Draining() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		if err := auth.Ready(authn); err != nil {
 			http.Error(w, "token signing keys not loaded", http.StatusServiceUnavailable)
 			return

@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	defer signal.Stop(hup)
 	logger := newLogger(cfg, stderr)
 	lifecycle := newLifecycleLogger(cfg, stderr)
-	tp, err := telemetry.SetupTracing(ctx, getenv)
+	tp, err := telemetry.NewTracerProvider(ctx, getenv, logger)
 	if err != nil {
 		return err
 	}
@@ -212,6 +212,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			lifecycle.Info("shut down", stopped...)
 		}
 	}()
+	cfg.Pool.Tracer = tracer // SQL spans under each request's, when tracing is on
 	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.Pool)
 	if err != nil {
 		return err
@@ -297,6 +298,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			Tracer:      tracer,
 			GraphiQL:    cfg.GraphiQL,
 			Events:      events,
+			Draining:    drain.draining.Load,
 			GraphQL: graph.Options{
 				Shutdown:      sockets,
 				Limits:        cfg.Limits,
@@ -358,12 +360,8 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 	return nil
 }
 
-// drain counts the requests in flight, for the shutdown log, and answers
-// /readyz with 503 once shutdown begins.
-//
-// The /readyz check belongs in routes.go's readyz handler, beside the
-// others; until that handler takes a draining func() bool, it is answered
-// here.
+// drain counts the requests in flight, for the shutdown log, and says when
+// shutdown has begun (/readyz then answers 503).
 type drain struct {
 	draining atomic.Bool
 	inFlight atomic.Int64
@@ -373,10 +371,6 @@ func (d *drain) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.inFlight.Add(1)
 		defer d.inFlight.Add(-1)
-		if d.draining.Load() && r.URL.Path == "/readyz" && r.Method == http.MethodGet {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"entgo.io/ent/dialect"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/testdb"
 )
 
 // syncBuffer is written by the server goroutine and read by the test.
@@ -544,7 +546,8 @@ func TestRunSaysListeningAtEveryLevel(t *testing.T) {
 
 func TestDrainAnswersReadyzWith503(t *testing.T) {
 	var d drain
-	h := d.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }))
+	h, _ := testHandler(t, testdb.Open(t, dialect.SQLite), io.Discard, serverOptions{Draining: d.draining.Load})
+	h = d.wrap(h)
 	get := func(path string) int {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

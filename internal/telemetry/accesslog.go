@@ -30,6 +30,7 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.Int("bytes", rec.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr),
+			slog.String("request_id", RequestID(r.Context())),
 		)
 	})
 }

@@ -53,15 +53,6 @@ func NewTracerProvider(ctx context.Context, getenv func(string) string, logger *
 	return tp, nil
 }
 
-// SetupTracing is NewTracerProvider logging the SDK's errors to
-// slog.Default().
-//
-// Deprecated: kept only until run.go passes its logger to
-// NewTracerProvider; delete it then.
-func SetupTracing(ctx context.Context, getenv func(string) string) (*sdktrace.TracerProvider, error) {
-	return NewTracerProvider(ctx, getenv, slog.Default())
-}
-
 // Propagator reads and writes W3C trace context (traceparent, tracestate)
 // and baggage: a client's traceparent continues its trace here.
 func Propagator() propagation.TextMapPropagator {
