@@ -13,6 +13,7 @@ import (
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/ratelimit"
 )
 
 // config is everything the server reads from its environment.
@@ -56,6 +57,9 @@ type config struct {
 	// ShutdownGrace is how long in-flight requests have to finish once
 	// SIGTERM arrives.
 	ShutdownGrace time.Duration
+	// RateLimit is each user's budget of operation cost, shared through
+	// Redis when RedisURL is set; nil when RATE_LIMIT=off.
+	RateLimit *ratelimit.Limit
 }
 
 // defaultShutdownGrace is SHUTDOWN_GRACE's default: under Kubernetes'
@@ -87,6 +91,14 @@ func limitVars(l *graph.Limits) []struct {
 		{"GRAPHQL_MAX_ERRORS", &l.Errors},
 	}
 }
+
+// The default rate limit, in operation cost (graph/cost.go): a page of
+// 20 tasks costs about 150, so a person paging, editing and syncing stays
+// far under it, and a script sending hundreds of requests a second does not.
+const (
+	DefaultRateLimit = 60_000 // a minute
+	DefaultRateBurst = 9_000  // three of the costliest operations allowed
+)
 
 // maxRequestTimeout keeps the deadline well inside what a client or proxy
 // waits for: past it, the answer would be lost to the write timeout.
@@ -136,9 +148,15 @@ func loadConfigFor(getenv func(string) string, withAuth bool) (config, error) {
 		if v == "" {
 			return def
 		}
+		switch strings.ToLower(v) {
+		case "on":
+			return true
+		case "off":
+			return false
+		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
+			errs = append(errs, fmt.Errorf("%s=%q is not true or false (on or off)", name, v))
 		}
 		return b
 	}
@@ -208,6 +226,19 @@ func loadConfigFor(getenv func(string) string, withAuth bool) (config, error) {
 	c.Introspection = boolean("GRAPHQL_INTROSPECTION", !c.Production && mode != graph.ModeOnly)
 	c.GraphiQL = boolean("GRAPHIQL", !c.Production)
 	c.RedisURL = env("REDIS_URL", "")
+	if boolean("RATE_LIMIT", true) {
+		rl := ratelimit.Limit{Rate: DefaultRateLimit, Period: time.Minute, Burst: DefaultRateBurst}
+		if n := count("RATE_LIMIT_COST_PER_MINUTE", 1); n > 0 {
+			rl.Rate = int(n)
+		}
+		if n := count("RATE_LIMIT_BURST", 1); n > 0 {
+			rl.Burst = int(n)
+		}
+		if rl.Burst < c.Limits.Cost {
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_BURST=%d is below GRAPHQL_MAX_COST=%d: the costliest operation allowed could never run", rl.Burst, c.Limits.Cost))
+		}
+		c.RateLimit = &rl
+	}
 	c.EventsDatabaseURL = env("EVENTS_DATABASE_URL", c.DatabaseURL)
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		errs = append(errs, fmt.Errorf("PORT=%q is not a port number", c.Port))

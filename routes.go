@@ -19,6 +19,7 @@ import (
 	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/playground"
+	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/telemetry"
 )
 
@@ -43,6 +44,9 @@ type serverOptions struct {
 	// Draining reports that shutdown has begun: /readyz answers 503, so a
 	// load balancer stops sending requests here.
 	Draining func() bool
+	// RateLimit spends each operation's cost from its user's budget; nil
+	// is no limit.
+	RateLimit ratelimit.Limiter
 }
 
 // newServer returns the whole HTTP surface.
@@ -87,6 +91,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn a
 	gql.Auth = authn
 	gql.Origins = opts.CORSOrigins
 	gql.Events = opts.Events
+	gql.RateLimit = opts.RateLimit
 	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL(graph.DocumentName)}
 	if opts.Tracer != nil {
 		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskapi/server/graph"
@@ -28,6 +29,7 @@ import (
 	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/persisted"
+	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/telemetry"
 	"github.com/taskapi/server/migrate"
 
@@ -270,6 +272,11 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		return err
 	}
 	defer events.Close()
+	limiter, closeLimiter, err := openRateLimit(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
 
 	ln, err := net.Listen("tcp", ":"+cfg.Port)
 	if err != nil {
@@ -299,6 +306,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			GraphiQL:    cfg.GraphiQL,
 			Events:      events,
 			Draining:    drain.draining.Load,
+			RateLimit:   limiter,
 			GraphQL: graph.Options{
 				Shutdown:      sockets,
 				Limits:        cfg.Limits,
@@ -545,3 +553,29 @@ func openBroker(ctx context.Context, cfg config, db *database.DB, logger *slog.L
 	}
 	return broker.NewLocal(opts), nil
 }
+
+// openRateLimit makes the users' rate limit: shared through Redis when
+// REDIS_URL is set (each instance falls back to its own budget while Redis
+// is away), else this instance's own. nil when RATE_LIMIT=off.
+func openRateLimit(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), error) {
+	if cfg.RateLimit == nil {
+		return nil, func() {}, nil
+	}
+	local := ratelimit.NewLocal(*cfg.RateLimit, rateLimitKeys)
+	if cfg.RedisURL == "" {
+		return local, func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	// A request waits on Redis at most about this long before the local
+	// budget answers for it.
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond, -1
+	client := redis.NewClient(opts)
+	return ratelimit.NewRedis(client, *cfg.RateLimit, local, logger), func() { client.Close() }, nil
+}
+
+// rateLimitKeys bounds the users one instance keeps budgets for in memory;
+// the idle go first.
+const rateLimitKeys = 100_000

@@ -274,6 +274,17 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil || only.Introspection || only.DocumentsMode != graph.ModeOnly || strings.Join(only.Documents, "|") != "a.json|dir/" {
 		t.Errorf("only: introspection %v, mode %q, documents %q, err %v", only.Introspection, only.DocumentsMode, only.Documents, err)
 	}
+	if cfg.RateLimit == nil || cfg.RateLimit.Rate != DefaultRateLimit || cfg.RateLimit.Burst != DefaultRateBurst {
+		t.Errorf("rate limit by default: %+v", cfg.RateLimit)
+	}
+	for _, v := range []string{"off", "false", "0"} {
+		if off, err := loadConfig(envFunc(map[string]string{"RATE_LIMIT": v})); err != nil || off.RateLimit != nil {
+			t.Errorf("RATE_LIMIT=%s: %+v, %v", v, off.RateLimit, err)
+		}
+	}
+	if _, err := loadConfig(envFunc(map[string]string{"RATE_LIMIT_BURST": "100"})); err == nil || !strings.Contains(err.Error(), "RATE_LIMIT_BURST") {
+		t.Errorf("a burst below the cost limit: %v", err)
+	}
 	graphiql, err := loadConfig(envFunc(map[string]string{"APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret, "GRAPHIQL": "true"}))
 	if err != nil || !graphiql.GraphiQL {
 		t.Errorf("GRAPHIQL=true in production: %v, err %v", graphiql.GraphiQL, err)

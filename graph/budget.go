@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/maypok86/otter/v2"
@@ -10,7 +11,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/scalar"
+	"github.com/taskapi/server/internal/viewer"
 )
 
 // budget holds each request to its Limits before anything runs. Its
@@ -24,6 +27,7 @@ import (
 //     the schema's types and the variables' values.
 type budget struct {
 	lim           Limits
+	limiter       ratelimit.Limiter // nil: no rate limit
 	introspection bool
 	shapes        *otter.Cache[string, *shape]
 }
@@ -74,15 +78,18 @@ func (b *budget) shapeOf(ctx context.Context, query string) (*shape, *gqlerror.E
 
 // beforeAPQ measures a document sent in full before APQ keeps it under its
 // hash, so that no hash-only request can replay one the budget refuses.
-type beforeAPQ struct{ *budget }
+// It holds the budget by name: embedded, the budget's
+// MutateOperationContext would run twice, spending the rate limit twice.
+type beforeAPQ struct{ b *budget }
 
-func (beforeAPQ) ExtensionName() string { return "BudgetBeforeAPQ" }
+func (beforeAPQ) ExtensionName() string                   { return "BudgetBeforeAPQ" }
+func (beforeAPQ) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (b beforeAPQ) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
 	if p.Query == "" || p.Extensions["persistedQuery"] == nil {
 		return nil // APQ keeps nothing: the budget after it measures the text once
 	}
-	_, err := b.shapeOf(ctx, p.Query)
+	_, err := b.b.shapeOf(ctx, p.Query)
 	return err
 }
 
@@ -177,10 +184,38 @@ func coerceBuiltin(t *ast.Type, v any) *gqlerror.Error {
 }
 
 func (b *budget) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if k := knownFor(ctx, oc.RawQuery); k != nil && k.checked[oc.Operation] {
-		return nil // its cost does not depend on variables: checked at load
+	var cost int
+	if k := knownFor(ctx, oc.RawQuery); k != nil && k.checked[oc.Operation] > 0 {
+		cost = k.checked[oc.Operation] // its cost does not depend on variables: checked at load
+	} else {
+		e := estimateOf(oc.Operation, oc.Variables)
+		if err := b.lim.checkEstimate(e); err != nil {
+			return err
+		}
+		cost = e.cost
 	}
-	return b.lim.checkEstimate(estimateOf(oc.Operation, oc.Variables))
+	return b.spend(ctx, cost)
+}
+
+// spend takes the operation's cost from the caller's rate-limit budget:
+// one costly operation counts as many cheap ones.
+func (b *budget) spend(ctx context.Context, cost int) *gqlerror.Error {
+	v, ok := viewer.FromContext(ctx)
+	if b.limiter == nil || !ok {
+		return nil
+	}
+	res, err := b.limiter.Allow(ctx, ratelimit.SubjectKey(v.Subject), cost)
+	if err != nil {
+		return gqlerr.TimeoutError() // the request's context ended
+	}
+	if res.Allowed {
+		return nil
+	}
+	secs := max(int((res.RetryAfter+time.Second-1)/time.Second), 1)
+	return &gqlerror.Error{
+		Message:    fmt.Sprintf("too many requests: this operation costs %d, more than your budget holds now; retry in %d s", cost, secs),
+		Extensions: map[string]any{"code": gqlerr.RateLimited, "retryAfter": secs},
+	}
 }
 
 // checkEstimate refuses an estimate over the cost or answer-size limits.

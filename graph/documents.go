@@ -72,9 +72,9 @@ type known struct {
 	doc  *ast.QueryDocument
 	// shape is what the budget measured at load.
 	shape *shape
-	// checked holds the operations whose cost does not depend on
-	// variables: checked at load, not again per request.
-	checked map[*ast.OperationDefinition]bool
+	// checked holds the cost of each operation whose cost does not
+	// depend on variables: checked at load, not again per request.
+	checked map[*ast.OperationDefinition]int
 }
 
 // NewDocuments returns an empty set that checks documents against the
@@ -187,7 +187,7 @@ func (d *Documents) prepareOne(pd *persisted.Document) (*known, error) {
 	if errs := validator.ValidateWithRules(d.schema, doc, rules.NewDefaultRules()); len(errs) > 0 {
 		return nil, errs[0]
 	}
-	k := &known{text: pd.Body, doc: doc, shape: s, checked: map[*ast.OperationDefinition]bool{}}
+	k := &known{text: pd.Body, doc: doc, shape: s, checked: map[*ast.OperationDefinition]int{}}
 	for _, op := range doc.Operations {
 		// The cost without variables is the cost of every request when the
 		// operation has none, and a lower bound when it has.
@@ -195,7 +195,7 @@ func (d *Documents) prepareOne(pd *persisted.Document) (*known, error) {
 			return nil, fmt.Errorf("operation %s: %s", op.Name, err.Message)
 		}
 		if len(op.VariableDefinitions) == 0 {
-			k.checked[op] = true
+			k.checked[op] = estimateOf(op, nil).cost
 		}
 	}
 	k.name = pd.Name

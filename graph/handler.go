@@ -21,6 +21,7 @@ import (
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/broker"
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/ratelimit"
 )
 
 // Options configure the GraphQL handler.
@@ -49,6 +50,9 @@ type Options struct {
 	// Events are the task changes subscriptions deliver; nil is this
 	// process's alone.
 	Events broker.Broker
+	// RateLimit spends each operation's cost from its caller's budget;
+	// nil is no limit.
+	RateLimit ratelimit.Limiter
 }
 
 // NewHandler returns /query: its whole HTTP contract, in the order a
@@ -105,6 +109,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 		panic("graph: NewHandler needs Options.Auth")
 	}
 	b := newBudget(lim, opts.Introspection)
+	b.limiter = opts.RateLimit
 	rules := documentRules{docs: opts.Documents, mode: opts.Mode, budget: b, introspection: opts.Introspection}
 	sockets := newWebSockets(opts.Auth, logger, opts.Origins, lim, opts.Shutdown)
 	srv.AddTransport(sockets.transport())

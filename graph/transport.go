@@ -126,7 +126,11 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 				e.Extensions = map[string]any{"code": gqlerr.ValidationFailed}
 			}
 		}
-		if media == mediaGraphQLResponse {
+		switch {
+		case len(errs) > 0 && errs[0].Extensions["code"] == gqlerr.RateLimited:
+			w.Header().Set("Retry-After", fmt.Sprint(errs[0].Extensions["retryAfter"]))
+			w.WriteHeader(http.StatusTooManyRequests)
+		case media == mediaGraphQLResponse:
 			w.WriteHeader(http.StatusBadRequest)
 		}
 		writeRequestErrors(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))

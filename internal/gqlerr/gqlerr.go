@@ -57,6 +57,9 @@ const (
 	// TransportNotSupported: a transport this endpoint does not serve
 	// (WebSocket, server-sent events).
 	TransportNotSupported = "TRANSPORT_NOT_SUPPORTED"
+	// RateLimited: the caller spent their budget (HTTP 429 with
+	// Retry-After; extensions.retryAfter in seconds).
+	RateLimited = "RATE_LIMITED"
 	// OriginNotAllowed: a browser page of an origin not in
 	// CORS_ALLOWED_ORIGINS opened a WebSocket (HTTP 403).
 	OriginNotAllowed = "ORIGIN_NOT_ALLOWED"
