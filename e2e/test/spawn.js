@@ -47,7 +47,15 @@ export async function startServer(name, env) {
   const log = path.join(scratch, `${name}.log`);
   const out = openSync(log, 'a');
   const child = spawn(serverBin, [], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: String(port),
+      // As e2e/run starts its servers: a budget the suite cannot spend.
+      RATE_LIMIT_COST_PER_MINUTE: process.env.E2E_RATE_LIMIT_COST_PER_MINUTE ?? '100000000',
+      RATE_LIMIT_BURST: process.env.E2E_RATE_LIMIT_BURST ?? '100000000',
+      ...env,
+    },
     stdio: ['ignore', out, out],
   });
   closeSync(out);
