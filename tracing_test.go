@@ -255,10 +255,11 @@ func TestRequestID(t *testing.T) {
 			t.Errorf("got %s, want NOT_FOUND with the request id", res.Body)
 		}
 	})
-	t.Run("a 401 has the header", func(t *testing.T) {
+	t.Run("a 401 has it in its header and body", func(t *testing.T) {
 		res := a.raw(http.MethodPost, "/query", strings.NewReader(`{"query":"{ __typename }"}`), header("", "application/json"))
-		if res.Status != http.StatusUnauthorized || res.Header.Get(telemetry.RequestIDHeader) == "" {
-			t.Errorf("status %d, X-Request-Id %q", res.Status, res.Header.Get(telemetry.RequestIDHeader))
+		id := res.Header.Get(telemetry.RequestIDHeader)
+		if res.Status != http.StatusUnauthorized || id == "" || res.onlyError(t).Extensions["requestId"] != id {
+			t.Errorf("status %d, X-Request-Id %q: %s", res.Status, id, res.Body)
 		}
 	})
 	t.Run("other routes have it", func(t *testing.T) {

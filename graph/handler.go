@@ -286,15 +286,15 @@ func codeEveryError(logger *slog.Logger, maxErrors int) graphql.ResponseMiddlewa
 			e.Message = gqlerr.Truncate(e.Message, maxMessageBytes)
 		}
 		if n := len(resp.Errors); n > maxErrors {
-			resp.Errors = append(resp.Errors[:maxErrors-1], gqlerr.LimitError(gqlerr.TooManyErrors, maxErrors,
-				fmt.Sprintf("%d more errors are not shown: a response holds at most %d", n-maxErrors+1, maxErrors)))
+			resp.Errors = append(resp.Errors[:maxErrors-1], gqlerr.WithIDs(ctx, gqlerr.LimitError(gqlerr.TooManyErrors, maxErrors,
+				fmt.Sprintf("%d more errors are not shown: a response holds at most %d", n-maxErrors+1, maxErrors))))
 		}
 		for i, e := range resp.Errors {
 			if e.Extensions["code"] != nil {
 				continue
 			}
 			logger.ErrorContext(ctx, "graphql: uncoded error", "error", e.Message)
-			resp.Errors[i] = gqlerr.InternalError()
+			resp.Errors[i] = gqlerr.WithIDs(ctx, gqlerr.InternalError())
 			resp.Errors[i].Path = e.Path
 		}
 		return resp

@@ -155,10 +155,10 @@ func (w *webSockets) upgrades(next http.Handler) http.Handler {
 		if !w.originAllowed(r) {
 			rw.Header().Set("Content-Type", mediaJSON)
 			rw.WriteHeader(http.StatusForbidden)
-			writeRequestErrors(rw, &graphql.Response{Errors: gqlerror.List{{
+			writeRequestErrors(rw, &graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(r.Context(), &gqlerror.Error{
 				Message:    "a page of this origin may not open a WebSocket here: add it to CORS_ALLOWED_ORIGINS",
 				Extensions: map[string]any{"code": gqlerr.OriginNotAllowed},
-			}}})
+			})}})
 			return
 		}
 		c := &wsConn{}

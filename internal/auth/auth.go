@@ -162,6 +162,11 @@ func unavailable(w http.ResponseWriter) {
 }
 
 func writeError(w http.ResponseWriter, status int, e *gqlerror.Error) {
+	// The request id the server put on the answer, as every other error
+	// carries it (the header's name is telemetry.RequestIDHeader).
+	if id := w.Header().Get("X-Request-Id"); id != "" {
+		e.Extensions["requestId"] = id
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
