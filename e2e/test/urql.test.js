@@ -106,6 +106,8 @@ describe('urql', () => {
     const result = await urql(expiredToken('alice')).client.query(ListTasks, { prefix: tag });
     assert.equal(result.error.response.status, 401);
     assert.equal(result.error.networkError, undefined);
-    assert.deepEqual(result.error.graphQLErrors.map((e) => e.extensions), [{ code: 'UNAUTHENTICATED', reason: 'expired' }]);
+    const requestId = result.error.response.headers.get('x-request-id');
+    assert.ok(requestId, 'the 401 carries X-Request-Id');
+    assert.deepEqual(result.error.graphQLErrors.map((e) => e.extensions), [{ code: 'UNAUTHENTICATED', reason: 'expired', requestId }]);
   });
 });
