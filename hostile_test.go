@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -446,6 +448,38 @@ var hostileCorpus = []hostile{
 			return gql("{ __typename }", vars)
 		},
 		status: 400, code: gqlerr.InputLimit,
+	},
+	{
+		name: "a documentId of nearly a megabyte is looked up, not parsed",
+		body: func() []byte {
+			return []byte(`{"documentId": "sha256:` + strings.Repeat("a", 1<<20-64) + `"}`)
+		},
+		status: 200, code: gqlerr.PersistedQueryNotFound,
+	},
+	{
+		name: "an APQ hash of nearly a megabyte finds nothing",
+		body: func() []byte {
+			return []byte(`{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "` + strings.Repeat("f", 1<<20-128) + `"}}}`)
+		},
+		status: 200, code: gqlerr.PersistedQueryNotFound,
+	},
+	{
+		name: "APQ registration of a document of 5000 fields is measured before it is kept",
+		body: func() []byte {
+			q := "{" + strings.Repeat(" __typename", 5000) + " }"
+			sum := sha256.Sum256([]byte(q))
+			body, _ := json.Marshal(map[string]any{"query": q, "extensions": map[string]any{
+				"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}})
+			return body
+		},
+		status: 200, code: gqlerr.TokenLimit,
+	},
+	{
+		name: "a document named by text and by id at once",
+		body: func() []byte {
+			return []byte(`{"query": "{ __typename }", "documentId": "x", "doc_id": "y"}`)
+		},
+		status: 400, code: gqlerr.BadRequest,
 	},
 }
 

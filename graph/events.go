@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/google/uuid"
@@ -136,20 +135,13 @@ func (r *Resolver) taskChanged(ctx context.Context) (<-chan *TaskEvent, error) {
 		return nil, &gqlerror.Error{Message: "subscriptions are served over a WebSocket (graphql-transport-ws) on /query",
 			Extensions: map[string]any{"code": gqlerr.TransportNotSupported}}
 	}
-	if conn.subs.Add(1) > MaxSubscriptionsPerConnection {
-		conn.subs.Add(-1)
-		return nil, gqlerr.LimitError(gqlerr.SubscriptionLimit, MaxSubscriptionsPerConnection,
-			fmt.Sprintf("a connection runs at most %d subscriptions at once", MaxSubscriptionsPerConnection))
-	}
 	sub, err := r.events.Subscribe(ctx, v.Subject)
 	if err != nil {
-		conn.subs.Add(-1)
 		return nil, &gqlerror.Error{Message: "task events are unavailable for now: subscribe again shortly",
 			Extensions: map[string]any{"code": gqlerr.Unavailable}}
 	}
 	out := make(chan *TaskEvent)
 	go func() {
-		defer conn.subs.Add(-1)
 		defer close(out)
 		defer sub.Close()
 		for {

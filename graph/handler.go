@@ -130,8 +130,9 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	}
 	// After APQ, which puts the text of a hash-only request in place.
 	srv.Use(b)
-	// A query or mutation over a WebSocket has the deadline an HTTP one has.
-	srv.AroundOperations(socketDeadline(lim.Timeout))
+	// Operations over a WebSocket: bounded per socket, and a query or
+	// mutation has the deadline an HTTP one has.
+	srv.AroundOperations(socketOperations(lim.Timeout))
 	// gqlgen resolves a query's root fields at once: a few at a time, so
 	// that one operation cannot hold every pooled connection.
 	srv.AroundOperations(rootFieldSlots)
@@ -161,37 +162,48 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	}))
 }
 
-// socketDeadline gives a query or mutation that came over a WebSocket the
-// request deadline, and bounds how many run at once on one socket (gqlgen
-// runs each in a goroutine of its own); a subscription runs as long as its
-// socket, bounded in taskChanged.
-func socketDeadline(timeout time.Duration) graphql.OperationMiddleware {
+// socketOperations bounds the operations one WebSocket runs at once
+// (gqlgen runs each in a goroutine of its own): subscriptions, and queries
+// and mutations, each to their own count; and gives a query or mutation the
+// request deadline, where a subscription runs as long as its socket.
+func socketOperations(timeout time.Duration) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		c := wsConnFrom(ctx)
-		if c == nil || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+		if c == nil || oc.Operation == nil {
 			return next(ctx)
 		}
-		var once sync.Once
-		if c.ops.Add(1) > MaxOperationsPerConnection {
-			c.ops.Add(-1)
+		running, most, code, what := &c.ops, MaxOperationsPerConnection, gqlerr.OperationLimit, "queries and mutations"
+		subscription := oc.Operation.Operation == ast.Subscription
+		if subscription {
+			running, most, code, what = &c.subs, MaxSubscriptionsPerConnection, gqlerr.SubscriptionLimit, "subscriptions"
+		}
+		if running.Add(1) > int32(most) {
+			running.Add(-1)
+			refused := &graphql.Response{Errors: gqlerror.List{gqlerr.LimitError(code, most,
+				fmt.Sprintf("a connection runs at most %d %s at once", most, what))}}
 			return func(context.Context) *graphql.Response {
-				var resp *graphql.Response
-				once.Do(func() {
-					resp = &graphql.Response{Errors: gqlerror.List{gqlerr.LimitError(gqlerr.OperationLimit, MaxOperationsPerConnection,
-						fmt.Sprintf("a connection runs at most %d queries and mutations at once", MaxOperationsPerConnection))}}
-				})
+				resp := refused
+				refused = nil // one response, then the end
 				return resp
 			}
 		}
-		ctx, cancel := context.WithTimeout(ctx, timeout)
+		cancel := context.CancelFunc(func() {})
+		if !subscription {
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		var done sync.Once
+		end := func() {
+			cancel()
+			running.Add(-1)
+		}
 		responses := next(ctx)
 		return func(ctx context.Context) *graphql.Response {
 			resp := responses(ctx)
-			once.Do(func() { // one response: the operation is done
-				cancel()
-				c.ops.Add(-1)
-			})
+			// A query's one response ends it; a subscription ends with nil.
+			if !subscription || resp == nil {
+				done.Do(end)
+			}
 			return resp
 		}
 	}
