@@ -12,6 +12,7 @@ import (
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/clientaddr"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/ratelimit"
 )
@@ -60,6 +61,12 @@ type config struct {
 	// RateLimit is each user's budget of operation cost, shared through
 	// Redis when RedisURL is set; nil when RATE_LIMIT=off.
 	RateLimit *ratelimit.Limit
+	// ClientAddr finds a request's client address: the TCP peer's, or,
+	// from the TRUSTED_PROXIES, the one they forwarded in CLIENT_IP_HEADER.
+	ClientAddr *clientaddr.Resolver
+	// ShutdownDelay is how long /readyz answers 503 before the listener
+	// closes, so load balancers stop sending here first.
+	ShutdownDelay time.Duration
 }
 
 // defaultShutdownGrace is SHUTDOWN_GRACE's default: under Kubernetes'
@@ -189,6 +196,10 @@ func loadConfigFor(getenv func(string) string, withAuth bool) (config, error) {
 	if d := duration("SHUTDOWN_GRACE"); d > 0 {
 		c.ShutdownGrace = d
 	}
+	c.ShutdownDelay = duration("SHUTDOWN_DELAY")
+	if c.ShutdownDelay >= c.ShutdownGrace {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_DELAY=%s must be shorter than SHUTDOWN_GRACE=%s, which it is part of", c.ShutdownDelay, c.ShutdownGrace))
+	}
 	if d := duration("REQUEST_TIMEOUT"); d > 0 {
 		c.Limits.Timeout = d
 	}
@@ -238,6 +249,15 @@ func loadConfigFor(getenv func(string) string, withAuth bool) (config, error) {
 			errs = append(errs, fmt.Errorf("RATE_LIMIT_BURST=%d is below GRAPHQL_MAX_COST=%d: the costliest operation allowed could never run", rl.Burst, c.Limits.Cost))
 		}
 		c.RateLimit = &rl
+	}
+	var proxies []string
+	for p := range strings.SplitSeq(env("TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			proxies = append(proxies, p)
+		}
+	}
+	if c.ClientAddr, err = clientaddr.New(proxies, env("CLIENT_IP_HEADER", "X-Forwarded-For")); err != nil {
+		errs = append(errs, err)
 	}
 	c.EventsDatabaseURL = env("EVENTS_DATABASE_URL", c.DatabaseURL)
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {

@@ -17,6 +17,7 @@ import (
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/broker"
+	"github.com/taskapi/server/internal/clientaddr"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/playground"
 	"github.com/taskapi/server/internal/ratelimit"
@@ -44,9 +45,13 @@ type serverOptions struct {
 	// Draining reports that shutdown has begun: /readyz answers 503, so a
 	// load balancer stops sending requests here.
 	Draining func() bool
-	// RateLimit spends each operation's cost from its user's budget; nil
+	// RateLimit spends each operation's cost from its user's budget, and
+	// a client address's for requests refused for their credentials; nil
 	// is no limit.
 	RateLimit ratelimit.Limiter
+	// ClientAddr finds each request's client address (for its budget and
+	// the access log); nil is the TCP peer's.
+	ClientAddr *clientaddr.Resolver
 }
 
 // newServer returns the whole HTTP surface.
@@ -64,7 +69,7 @@ func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, o
 	if err != nil {
 		panic("gzhttp: " + err.Error()) // the options are constants
 	}
-	h := telemetry.AccessLog(logger, compress(mux))
+	h := telemetry.AccessLog(logger, opts.ClientAddr.Of, compress(mux))
 	if opts.Tracer != nil {
 		// Outside the access log, so its line can name the trace; the
 		// request reaches the mux as otelhttp made it, which names the
@@ -91,7 +96,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, db *database.DB, authn a
 	gql.Auth = authn
 	gql.Origins = opts.CORSOrigins
 	gql.Events = opts.Events
-	gql.RateLimit = opts.RateLimit
+	gql.RateLimit = metrics.RateLimit(opts.RateLimit)
+	gql.ClientAddr = opts.ClientAddr.Of
 	gql.Extensions = []graphql.HandlerExtension{metrics.GraphQL(graph.DocumentName)}
 	if opts.Tracer != nil {
 		gql.Extensions = append(gql.Extensions, graph.Tracing(opts.Tracer))

@@ -307,6 +307,7 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			Events:      events,
 			Draining:    drain.draining.Load,
 			RateLimit:   limiter,
+			ClientAddr:  cfg.ClientAddr,
 			GraphQL: graph.Options{
 				Shutdown:      sockets,
 				Limits:        cfg.Limits,
@@ -345,14 +346,23 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		return err
 	case <-ctx.Done():
 	}
-	// /readyz answers 503 from here on; the listener closes at once and
-	// the requests in flight have SHUTDOWN_GRACE to finish.
+	// /readyz answers 503 from here on; after SHUTDOWN_DELAY (for load
+	// balancers to see it) the listener closes and the requests in flight
+	// have the rest of SHUTDOWN_GRACE to finish.
 	drain.draining.Store(true)
 	started := time.Now()
-	inFlight := drain.inFlight.Load()
-	lifecycle.Info("shutting down", "in_flight", inFlight, "grace", cfg.ShutdownGrace.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	if cfg.ShutdownDelay > 0 {
+		lifecycle.Info("draining: /readyz answers 503, still serving", "delay", cfg.ShutdownDelay.String())
+		select {
+		case <-time.After(cfg.ShutdownDelay):
+		case err := <-errc:
+			return err
+		}
+	}
+	inFlight := drain.inFlight.Load()
+	lifecycle.Info("shutting down", "in_flight", inFlight, "grace", cfg.ShutdownGrace.String())
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		left := drain.inFlight.Load()
 		_ = srv.Close()
@@ -573,7 +583,9 @@ func openRateLimit(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), 
 	// budget answers for it.
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond, -1
 	client := redis.NewClient(opts)
-	return ratelimit.NewRedis(client, *cfg.RateLimit, local, logger), func() { client.Close() }, nil
+	// While a client is refused, its refusals are answered from memory:
+	// a flood past the budget costs Redis nothing.
+	return ratelimit.Remember(ratelimit.NewRedis(client, *cfg.RateLimit, local, logger), rateLimitKeys), func() { client.Close() }, nil
 }
 
 // rateLimitKeys bounds the users one instance keeps budgets for in memory;

@@ -229,6 +229,9 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"a safelist without documents", map[string]string{"PERSISTED_DOCUMENTS_MODE": "only", "DATABASE_URL": sqlite}, "needs PERSISTED_DOCUMENTS"},
 		{"documents that would never run", map[string]string{"PERSISTED_DOCUMENTS_MODE": "off", "PERSISTED_DOCUMENTS": manifests, "DATABASE_URL": sqlite}, "PERSISTED_DOCUMENTS_MODE=off"},
 		{"a missing manifest", map[string]string{"PERSISTED_DOCUMENTS": filepath.Join(manifests, "gone.json"), "DATABASE_URL": sqlite}, "gone.json"},
+		{"a trusted proxy that is no address", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, lb.internal", "DATABASE_URL": sqlite}, `TRUSTED_PROXIES: "lb.internal"`},
+		{"a client address header that cannot be chained", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8", "CLIENT_IP_HEADER": "X-Real-IP", "DATABASE_URL": sqlite}, "CLIENT_IP_HEADER"},
+		{"a shutdown delay as long as the grace", map[string]string{"SHUTDOWN_DELAY": "20s", "SHUTDOWN_GRACE": "20s", "DATABASE_URL": sqlite}, "SHUTDOWN_DELAY"},
 		{"a manifest with an operation the schema refuses", map[string]string{"PERSISTED_DOCUMENTS": badManifest, "DATABASE_URL": sqlite}, `bad.json: operation "Bad"`},
 	}
 	for _, tc := range cases {
@@ -716,5 +719,88 @@ func TestBinaryShutsDownGracefully(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, `msg="shut down" drained=1`) {
 		t.Errorf("no shutdown line with the count drained:\n%s", l)
+	}
+}
+
+// TestBinaryShutdownDelay: with SHUTDOWN_DELAY, SIGTERM turns /readyz 503
+// while /query still answers, for load balancers to move away first; then
+// the process exits 0.
+func TestBinaryShutdownDelay(t *testing.T) {
+	bin := buildServer(t)
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = binaryEnv(map[string]string{
+		"PORT": port, "APP_ENV": "production", "BETTER_AUTH_SECRET": testSecret,
+		"DATABASE_URL": filepath.Join(t.TempDir(), "tasks.db"), "LOG_LEVEL": "error",
+		"SHUTDOWN_DELAY": "5s", "SHUTDOWN_GRACE": "30s",
+	})
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base := "http://127.0.0.1:" + port
+	status := func(path string) int {
+		res, err := http.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	poll := func(what string, ok func() bool) {
+		t.Helper()
+		for range 800 {
+			if ok() {
+				return
+			}
+			time.Sleep(25 * time.Millisecond) // polling, not a timing assertion
+		}
+		t.Fatalf("%s: not within 20 s\n%s", what, logs)
+	}
+	poll("/readyz answers 200", func() bool { return status("/readyz") == 200 })
+
+	signer, err := auth.NewSigner(auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := signer.Sign("alice", time.Hour)
+	query := func() (int, string) {
+		req, _ := http.NewRequest("POST", base+"/query", strings.NewReader(`{"query":"{ tasks { totalCount } }"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	poll("/readyz turns 503", func() bool { return status("/readyz") == 503 })
+	select {
+	case err := <-exited:
+		t.Fatalf("the server exited within its delay: %v\n%s", err, logs)
+	default:
+	}
+	if code, body := query(); code != 200 || !strings.Contains(body, `"totalCount":0`) {
+		t.Errorf("a query during the delay: %d %s", code, body)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server did not exit after its delay\n%s", logs)
+	}
+	if l := logs.String(); !strings.Contains(l, "draining") || !strings.Contains(l, `msg="shut down"`) {
+		t.Errorf("no draining and shut down lines:\n%s", l)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -50,17 +51,23 @@ type Options struct {
 	// Events are the task changes subscriptions deliver; nil is this
 	// process's alone.
 	Events broker.Broker
-	// RateLimit spends each operation's cost from its caller's budget;
-	// nil is no limit.
+	// RateLimit spends each operation's cost from its caller's budget,
+	// and UnauthenticatedCost from a client address's for each request
+	// refused for its credentials; nil is no limit.
 	RateLimit ratelimit.Limiter
+	// ClientAddr says which address a request came from (behind trusted
+	// proxies, the one they forwarded); nil is the TCP peer's.
+	ClientAddr func(*http.Request) netip.Addr
 }
 
 // NewHandler returns /query: its whole HTTP contract, in the order a
 // request meets it.
 //
 //  1. Method: GET and POST; anything else is 405 (onlyGetPost).
-//  2. Who is asking: auth.Middleware answers 401 (503 before the signing
-//     keys are loaded) and puts the viewer in the context; a WebSocket
+//  2. Who is asking: authenticate answers 401 (503 before the signing
+//     keys are loaded; 429 once the client's address has spent its budget
+//     of refused credentials, addrlimit.go) and puts the viewer in the
+//     context; a WebSocket
 //     authenticates at connection_init instead, with the same auth.Check
 //     (websocket.go: close 4403 when refused or when the token expires).
 //  3. Transports, in order: graphql-transport-ws over a WebSocket
@@ -112,6 +119,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	b.limiter = opts.RateLimit
 	rules := documentRules{docs: opts.Documents, mode: opts.Mode, budget: b, introspection: opts.Introspection}
 	sockets := newWebSockets(opts.Auth, logger, opts.Origins, lim, opts.Shutdown)
+	sockets.guard = addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr}
 	srv.AddTransport(sockets.transport())
 	srv.AddTransport(httpTransport{lim: lim, documentRules: rules})
 	srv.AddTransport(unsupportedTransport{})
@@ -151,7 +159,8 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
 	// A WebSocket authenticates at connection_init: browsers cannot set
 	// headers on one.
-	authenticated := auth.Middleware(opts.Auth, logger)(srv)
+	guard := addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr}
+	authenticated := authenticate(opts.Auth, logger, guard, srv)
 	upgrades := sockets.upgrades(srv)
 	return onlyGetPost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if webSocketUpgrade(r) {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -34,7 +36,9 @@ const (
 	// its connectionParams (with a fresh token) again.
 	CloseForbidden = 4403
 	// CloseTooManyConnections: the user already has MaxConnectionsPerUser
-	// sockets open here. Fatal to graphql-ws clients, so they do not storm.
+	// sockets open here, or the client's address has spent its budget of
+	// refused connection_inits. Fatal to graphql-ws clients, so they do
+	// not storm.
 	CloseTooManyConnections = 4429
 	// CloseGoingAway: the server is shutting down; reconnect (to another
 	// instance).
@@ -74,6 +78,7 @@ type wsConn struct {
 	expiry    *time.Timer
 	stop      func() bool // stops watching for shutdown
 	socket    atomic.Pointer[socket]
+	addr      netip.Addr // the client's, for its budget of refused inits
 }
 
 type wsConnKey struct{}
@@ -105,6 +110,7 @@ type webSockets struct {
 	origins  []string
 	lim      Limits
 	shutdown context.Context
+	guard    addrGuard
 
 	mu    sync.Mutex
 	users map[string]int
@@ -161,7 +167,7 @@ func (w *webSockets) upgrades(next http.Handler) http.Handler {
 			})}})
 			return
 		}
-		c := &wsConn{}
+		c := &wsConn{addr: w.guard.addr(r)}
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), wsConnKey{}, c)))
 		// gqlgen returns from a few refusals without closing the socket.
 		if s := c.socket.Load(); s != nil {
@@ -210,11 +216,22 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 	}
 	id, refusal := auth.Check(ctx, w.auth, w.logger, values)
 	if refusal != nil {
-		ctx = transport.WithWebsocketCloseCode(ctx, CloseForbidden)
-		if refusal.Reason == code.ReasonKeysNotLoaded {
-			ctx = transport.WithWebsocketCloseCode(ctx, CloseTryAgainLater)
+		closeCode, reason := CloseForbidden, refusal.Message
+		switch {
+		case refusal.Reason == code.ReasonKeysNotLoaded:
+			closeCode = CloseTryAgainLater
+		default:
+			// As a 401 over HTTP, it spends from the address's budget;
+			// once that is spent the close is fatal to graphql-ws clients.
+			if wait := w.guard.spend(ctx, c.addr); wait > 0 {
+				closeCode, reason = CloseTooManyConnections, fmt.Sprintf("too many refused credentials from your address; retry in %d s", retrySeconds(wait))
+			}
 		}
-		return ctx, nil, errors.New(refusal.Message)
+		// The reason goes into the close frame, which gqlgen would send
+		// as "terminated".
+		c.closeCode.CompareAndSwap(0, int32(closeCode))
+		c.reason.CompareAndSwap(nil, &reason)
+		return transport.WithWebsocketCloseCode(ctx, closeCode), nil, errors.New(reason)
 	}
 	w.mu.Lock()
 	if w.users[id.Subject] >= MaxConnectionsPerUser {
@@ -325,8 +342,8 @@ func (s *socket) WriteJSON(v any) error {
 // handshake waits up to closeGrace for the peer.
 func (s *socket) WriteClose(code int, reason string) error {
 	if s.state != nil {
-		if override := s.state.closeCode.Load(); override != 0 && code == transport.WebsocketCloseNormalClosure {
-			code = int(override)
+		if override := int(s.state.closeCode.Load()); override != 0 && (code == transport.WebsocketCloseNormalClosure || code == override) {
+			code = override
 			if r := s.state.reason.Load(); r != nil {
 				reason = *r
 			}

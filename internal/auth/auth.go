@@ -77,17 +77,25 @@ func Middleware(a Authenticator, logger *slog.Logger) func(http.Handler) http.Ha
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id, refusal := Check(r.Context(), a, logger, r.Header.Values("Authorization"))
-			switch {
-			case refusal == nil:
-				ctx := viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})
-				next.ServeHTTP(w, r.WithContext(ctx))
-			case refusal.Reason == code.ReasonKeysNotLoaded:
-				unavailable(w)
-			default:
-				unauthorized(w, refusal.Reason, refusal.errCode, refusal.Message)
+			if refusal != nil {
+				Refuse(w, refusal)
+				return
 			}
+			ctx := viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// Refuse answers a request Check refused: 401 with an RFC 6750
+// WWW-Authenticate header, or 503 with Retry-After while the keys are not
+// loaded.
+func Refuse(w http.ResponseWriter, refusal *Refusal) {
+	if refusal.Reason == code.ReasonKeysNotLoaded {
+		unavailable(w)
+		return
+	}
+	unauthorized(w, refusal.Reason, refusal.errCode, refusal.Message)
 }
 
 // Refusal is why Check refused a request's credentials.

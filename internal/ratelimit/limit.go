@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -92,6 +93,9 @@ type Limiter interface {
 
 // SubjectKey is the key of an authenticated user's budget.
 func SubjectKey(subject string) string { return "sub:" + subject }
+
+// IsAddrKey reports whether key was made by AddrKey.
+func IsAddrKey(key string) bool { return strings.HasPrefix(key, "addr:") }
 
 // AddrKey is the key of a client address, for requests refused before
 // authentication. An IPv6 client is keyed by its /64, the block one host

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -10,7 +11,10 @@ import (
 // (/healthz, /readyz, /metrics) at debug, since an orchestrator and a
 // scraper call them every few seconds: LOG_LEVEL=warn turns it off. It
 // never logs headers or bodies: they carry tokens and tasks.
-func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
+//
+// client is the request's client address (behind trusted proxies, the one
+// they forwarded); remote stays the TCP peer's.
+func AccessLog(logger *slog.Logger, client func(*http.Request) netip.Addr, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		level := slog.LevelInfo
 		if isProbe(r.URL.Path) {
@@ -30,6 +34,7 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.Int("bytes", rec.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr),
+			slog.String("client", client(r).String()),
 			slog.String("request_id", RequestID(r.Context())),
 		)
 	})

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/taskapi/server/internal/ratelimit"
 )
 
 // Metrics holds the server's Prometheus registry and instruments. It has
@@ -19,6 +21,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	requests   *prometheus.HistogramVec
 	operations *prometheus.CounterVec
+	refusals   *prometheus.CounterVec
 }
 
 // NewMetrics registers the Go runtime, the process, the database pool (as
@@ -35,6 +38,10 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "tasks_graphql_operations_total",
 			Help: "GraphQL operations, by type, by persisted document (its manifest name, or free-form for a document sent as text), and by outcome: ok, or the first error's code.",
 		}, []string{"type", "document", "outcome"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tasks_rate_limit_refusals_total",
+			Help: "Requests refused by a rate limit, by key: user (an authenticated user's budget) or address (a client address's budget for requests without valid credentials).",
+		}, []string{"key"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -42,8 +49,46 @@ func NewMetrics(db *sql.DB) *Metrics {
 		collectors.NewDBStatsCollector(db, "tasks"),
 		m.requests,
 		m.operations,
+		m.refusals,
 	)
 	return m
+}
+
+// RateLimit returns l counting its refusals, and registers the gauge
+// tasks_rate_limit_degraded: 1 while a shared limiter serves budgets per
+// instance because its store (Redis) is away. A nil l stays nil.
+func (m *Metrics) RateLimit(l ratelimit.Limiter) ratelimit.Limiter {
+	if l == nil {
+		return nil
+	}
+	degraded, _ := l.(interface{ Degraded() bool })
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tasks_rate_limit_degraded",
+		Help: "1 while rate limits are kept per instance because the store they share (Redis) does not answer; 0 otherwise.",
+	}, func() float64 {
+		if degraded != nil && degraded.Degraded() {
+			return 1
+		}
+		return 0
+	}))
+	return countedLimiter{l, m.refusals.WithLabelValues("user"), m.refusals.WithLabelValues("address")}
+}
+
+type countedLimiter struct {
+	ratelimit.Limiter
+	user, address prometheus.Counter
+}
+
+func (c countedLimiter) Allow(ctx context.Context, key string, cost int) (ratelimit.Result, error) {
+	res, err := c.Limiter.Allow(ctx, key, cost)
+	if err == nil && !res.Allowed {
+		if ratelimit.IsAddrKey(key) {
+			c.address.Inc()
+		} else {
+			c.user.Inc()
+		}
+	}
+	return res, err
 }
 
 // Handler serves the metrics in the Prometheus text format.

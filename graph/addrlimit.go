@@ -1,0 +1,97 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/clientaddr"
+	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/gqlerr/code"
+	"github.com/taskapi/server/internal/ratelimit"
+	"github.com/taskapi/server/internal/viewer"
+)
+
+// UnauthenticatedCost is what a request refused for its credentials (a 401,
+// or a WebSocket's refused connection_init) spends from its client
+// address's budget, in the cost units of an operation. With the default
+// budget an address may send 90 such requests at once and 600 a minute:
+// far more than the clients of people whose tokens expired, far fewer than
+// a script guessing tokens.
+const UnauthenticatedCost = 100
+
+// addrGuard holds requests that fail authentication to their client
+// address's budget. Requests with a valid token are never refused by it: a
+// user behind the same NAT as a token-guessing script is still served.
+type addrGuard struct {
+	limiter ratelimit.Limiter // nil: no limit
+	addrOf  func(*http.Request) netip.Addr
+}
+
+// spend takes UnauthenticatedCost from addr's budget, returning how long
+// to wait when the budget is spent (0 when it was not).
+func (g addrGuard) spend(ctx context.Context, addr netip.Addr) time.Duration {
+	if g.limiter == nil || !addr.IsValid() {
+		return 0
+	}
+	res, err := g.limiter.Allow(ctx, ratelimit.AddrKey(addr), UnauthenticatedCost)
+	if err != nil || res.Allowed {
+		return 0 // the request's context ended: the refusal it gets anyway will do
+	}
+	return max(res.RetryAfter, time.Second)
+}
+
+// retrySeconds rounds a wait up to whole seconds, as Retry-After counts.
+func retrySeconds(d time.Duration) int {
+	return max(int((d+time.Second-1)/time.Second), 1)
+}
+
+// tooManyUnauthenticated answers 429 for an address whose budget for
+// refused credentials is spent.
+func tooManyUnauthenticated(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := retrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Content-Type", mediaJSON)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusTooManyRequests)
+	writeRequestErrors(w, &graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(r.Context(), &gqlerror.Error{
+		Message:    fmt.Sprintf("too many requests without valid credentials from your address; retry in %d s", secs),
+		Extensions: map[string]any{"code": gqlerr.RateLimited, "retryAfter": secs},
+	})}})
+}
+
+// authenticate is auth.Middleware with the address budget: a request the
+// token check refuses spends from its address's, and once that is spent the
+// answer is 429 instead of 401. A 503 (keys not loaded) spends nothing: it
+// is the server's doing, not the client's.
+func authenticate(a auth.Authenticator, logger *slog.Logger, guard addrGuard, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, refusal := auth.Check(r.Context(), a, logger, r.Header.Values("Authorization"))
+		if refusal == nil {
+			next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})))
+			return
+		}
+		if refusal.Reason != code.ReasonKeysNotLoaded {
+			if wait := guard.spend(r.Context(), guard.addr(r)); wait > 0 {
+				tooManyUnauthenticated(w, r, wait)
+				return
+			}
+		}
+		auth.Refuse(w, refusal)
+	})
+}
+
+func (g addrGuard) addr(r *http.Request) netip.Addr {
+	if g.addrOf != nil {
+		return g.addrOf(r)
+	}
+	return clientaddr.Peer(r)
+}
