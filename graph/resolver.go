@@ -4,8 +4,10 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
 
 	"github.com/taskapi/server/ent"
+	"github.com/taskapi/server/ent/task"
 	"github.com/taskapi/server/internal/broker"
 )
 
@@ -31,4 +33,17 @@ func (r *Resolver) mutator(ctx context.Context) *ent.Client {
 		return tx
 	}
 	return r.client
+}
+
+// updateTask updates one of the caller's tasks and reads it back, both
+// statements filtered by the caller (ent's UpdateOne re-reads by id alone,
+// in a transaction of its own): every statement is keyed by user_id, and
+// no BEGIN and COMMIT round trips. A task that is not the caller's updates
+// no row and is not found.
+func (r *Resolver) updateTask(ctx context.Context, id uuid.UUID, input ent.UpdateTaskInput) (*ent.Task, error) {
+	c := r.mutator(ctx)
+	if _, err := c.Task.Update().Where(task.ID(id)).SetInput(input).Save(ctx); err != nil {
+		return nil, err
+	}
+	return c.Task.Get(ctx, id)
 }

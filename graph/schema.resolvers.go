@@ -23,7 +23,7 @@ func (r *mutationResolver) UpdateTask(ctx context.Context, id uuid.UUID, input e
 	if input.ClearDescription && input.Description != nil {
 		return nil, gqlerr.BadInput("clearDescription", "give description or clearDescription, not both")
 	}
-	return r.mutator(ctx).Task.UpdateOneID(id).SetInput(input).Save(ctx)
+	return r.updateTask(ctx, id, input)
 }
 
 // DeleteTask is the resolver for the deleteTask field.
