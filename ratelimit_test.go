@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskapi/server/graph"
@@ -251,4 +255,56 @@ func TestRateLimitBurst(t *testing.T) {
 			t.Errorf("%d concurrent requests where %d fit: %v", n, fits, counts)
 		}
 	})
+}
+
+// TestWebSocketsPendingPerAddress: one address holds at most
+// MaxPendingPerAddress sockets without connection_init; a socket that
+// sends it frees its place, and other addresses are not affected.
+func TestWebSocketsPendingPerAddress(t *testing.T) {
+	db := testdb.Open(t, "sqlite3")
+	proxies, err := clientaddr.New([]string{"127.0.0.1/32", "::1"}, "X-Forwarded-For")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, signer := testHandler(t, db, io.Discard, serverOptions{ClientAddr: proxies})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	a := &api{t: t, srv: srv, signer: signer, db: db}
+	dial := func(from string) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/query", &websocket.DialOptions{
+			Subprotocols: []string{"graphql-transport-ws"},
+			HTTPHeader:   http.Header{"X-Forwarded-For": {from}},
+		})
+		if conn != nil {
+			t.Cleanup(func() { conn.CloseNow() })
+		}
+		return conn, res, err
+	}
+	var first *websocket.Conn
+	for i := range graph.MaxPendingPerAddress {
+		conn, _, err := dial("203.0.113.50")
+		if err != nil {
+			t.Fatalf("socket %d: %v", i, err)
+		}
+		if i == 0 {
+			first = conn
+		}
+	}
+	_, res, err := dial("203.0.113.50")
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("one socket too many: %v %+v", err, res)
+	}
+	if _, _, err := dial("203.0.113.51"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	// The first socket initialises: its place is free again.
+	c := &wsClient{t: t, conn: first}
+	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + a.token("alice")})
+	c.send(wsMessage{Type: "connection_init", Payload: init})
+	c.expect("connection_ack")
+	if _, _, err := dial("203.0.113.50"); err != nil {
+		t.Errorf("after one socket initialised: %v", err)
+	}
 }

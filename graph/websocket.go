@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/taskapi/server/internal/auth"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/gqlerr/code"
+	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/viewer"
 )
 
@@ -64,6 +66,11 @@ const (
 	pingInterval = 25 * time.Second
 	// initTimeout is how long a socket may stay open without connection_init.
 	initTimeout = 10 * time.Second
+	// MaxPendingPerAddress bounds the sockets one client address (an IPv6
+	// /64) holds open without connection_init on an instance. A client
+	// sends it at once, so even a large NAT has few at a time; a script
+	// opening sockets and sending nothing holds at most this many.
+	MaxPendingPerAddress = 32
 )
 
 // wsConn is one socket's own state, made before gqlgen accepts it, so that
@@ -79,6 +86,9 @@ type wsConn struct {
 	stop      func() bool // stops watching for shutdown
 	socket    atomic.Pointer[socket]
 	addr      netip.Addr // the client's, for its budget of refused inits
+	// initialised releases the socket's place among its address's pending
+	// ones; once.
+	initialised func()
 }
 
 type wsConnKey struct{}
@@ -114,13 +124,16 @@ type webSockets struct {
 
 	mu    sync.Mutex
 	users map[string]int
+	// pending counts each client address's sockets that have not sent
+	// connection_init yet (by ratelimit.AddrKey: an IPv6 /64 is one).
+	pending map[string]int
 }
 
 func newWebSockets(a auth.Authenticator, logger *slog.Logger, origins []string, lim Limits, shutdown context.Context) *webSockets {
 	if shutdown == nil {
 		shutdown = context.Background()
 	}
-	return &webSockets{auth: a, logger: logger, origins: originPatterns(origins), lim: lim, shutdown: shutdown, users: map[string]int{}}
+	return &webSockets{auth: a, logger: logger, origins: originPatterns(origins), lim: lim, shutdown: shutdown, users: map[string]int{}, pending: map[string]int{}}
 }
 
 // originPatterns turns the CORS allow-list (https://app.example.com) into
@@ -168,6 +181,19 @@ func (w *webSockets) upgrades(next http.Handler) http.Handler {
 			return
 		}
 		c := &wsConn{addr: w.guard.addr(r)}
+		release, ok := w.holdPending(c.addr)
+		if !ok {
+			rw.Header().Set("Retry-After", strconv.Itoa(int(initTimeout/time.Second)))
+			rw.Header().Set("Content-Type", mediaJSON)
+			rw.WriteHeader(http.StatusTooManyRequests)
+			writeRequestErrors(rw, &graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(r.Context(), &gqlerror.Error{
+				Message:    fmt.Sprintf("too many WebSockets from your address are waiting for connection_init (at most %d)", MaxPendingPerAddress),
+				Extensions: map[string]any{"code": gqlerr.RateLimited},
+			})}})
+			return
+		}
+		c.initialised = sync.OnceFunc(release)
+		defer c.initialised()
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), wsConnKey{}, c)))
 		// gqlgen returns from a few refusals without closing the socket.
 		if s := c.socket.Load(); s != nil {
@@ -205,6 +231,7 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 	if c == nil {
 		return ctx, nil, errors.New("internal: no connection state")
 	}
+	c.initialised()
 	// As over HTTP, where two Authorization headers are refused: both
 	// spellings at once are.
 	var values []string
@@ -251,6 +278,25 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 	})
 	c.stop = context.AfterFunc(w.shutdown, func() { c.end(CloseGoingAway, "server shutting down") })
 	return ctx, nil, nil
+}
+
+// holdPending counts a socket among its address's pending ones, unless
+// the address has MaxPendingPerAddress already; release uncounts it.
+func (w *webSockets) holdPending(addr netip.Addr) (release func(), ok bool) {
+	key := ratelimit.AddrKey(addr)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending[key] >= MaxPendingPerAddress {
+		return nil, false
+	}
+	w.pending[key]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.pending[key]--; w.pending[key] <= 0 {
+			delete(w.pending, key)
+		}
+	}, true
 }
 
 // closed releases what init took.
