@@ -61,7 +61,7 @@ func newServer(logger *slog.Logger, db *database.DB, authn auth.Authenticator, o
 	}
 	graph.PublishChanges(db.Client, opts.Events, logger)
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, db, authn, telemetry.NewMetrics(db.SQL), opts)
+	addRoutes(mux, logger, db, authn, telemetry.NewMetrics(db.PoolStats()), opts)
 	// Answers of a kilobyte or more are compressed for clients that ask:
 	// zstd or gzip at their fastest levels, which cost less CPU than
 	// sending the bytes saves on a mobile link.

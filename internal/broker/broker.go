@@ -166,3 +166,8 @@ func (e Event) validate() error {
 	}
 	return validUserID(e.UserID)
 }
+
+// answerTimeout is how long a health ping's answer may take: the silence
+// allowed, but never under a second, so that a busy machine is not taken
+// for a dead connection.
+func (o Options) answerTimeout() time.Duration { return max(o.HealthInterval, time.Second) }

@@ -152,7 +152,7 @@ func (p *Postgres) receive(ctx context.Context, conn *pgx.Conn) error {
 		case timedOut && !conn.IsClosed():
 			// A silent connection may be a dead one that TCP has not noticed.
 			p.pings.Add(1)
-			pctx, cancel := context.WithTimeout(ctx, p.opts.HealthInterval)
+			pctx, cancel := context.WithTimeout(ctx, p.opts.answerTimeout())
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil {

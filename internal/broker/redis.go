@@ -142,7 +142,11 @@ func (r *Redis) run(ctx context.Context, ps *redis.PubSub) {
 func (r *Redis) receive(ctx context.Context, ps *redis.PubSub) error {
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, r.opts.HealthInterval)
+		wait := r.opts.HealthInterval
+		if pinged {
+			wait = r.opts.answerTimeout() // for the pong, or anything else
+		}
+		msg, err := ps.ReceiveTimeout(ctx, wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -15,12 +15,15 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/IBM/pgxpoolprometheus"
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -76,7 +79,20 @@ func (db *DB) Close() error {
 
 // Ping reports whether the database answers.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.pool != nil {
+		return db.pool.Ping(ctx)
+	}
 	return db.SQL.PingContext(ctx)
+}
+
+// PoolStats collects the connection pool's statistics for Prometheus:
+// pgxpool's on PostgreSQL (pgxpool_*), database/sql's on SQLite (go_sql_*),
+// labelled db_name="tasks".
+func (db *DB) PoolStats() prometheus.Collector {
+	if db.pool != nil {
+		return pgxpoolprometheus.NewCollector(db.pool, map[string]string{"db_name": "tasks"})
+	}
+	return collectors.NewDBStatsCollector(db.SQL, "tasks")
 }
 
 // ErrBadURL is returned for a DATABASE_URL that names no known database.
@@ -169,10 +185,11 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating PostgreSQL pool: %w", err)
 	}
+	// ent runs on the pool itself (pgxdriver.go); database/sql over the
+	// same pool serves migrations and tests.
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	sqlDB.SetMaxOpenConns(int(cfg.MaxConns))
-	drv := entsql.OpenDB(dialect.Postgres, sqlDB)
-	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
+	return &DB{Client: ent.NewClient(ent.Driver(&pgxDriver{pool: pool})), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
 }
 
 // setInURL reports whether the URL sets the parameter itself.

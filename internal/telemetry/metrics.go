@@ -4,7 +4,6 @@ package telemetry
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -24,9 +23,9 @@ type Metrics struct {
 	refusals   *prometheus.CounterVec
 }
 
-// NewMetrics registers the Go runtime, the process, the database pool (as
-// database/sql sees it) and the server's own instruments.
-func NewMetrics(db *sql.DB) *Metrics {
+// NewMetrics registers the Go runtime, the process, the database pool
+// (pool, its statistics' collector) and the server's own instruments.
+func NewMetrics(pool prometheus.Collector) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -46,7 +45,7 @@ func NewMetrics(db *sql.DB) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db, "tasks"),
+		pool,
 		m.requests,
 		m.operations,
 		m.refusals,

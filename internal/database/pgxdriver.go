@@ -1,0 +1,206 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgxDriver is ent's driver straight over the pgx pool, without
+// database/sql between them. database/sql hands a freed connection to a
+// waiter chosen at random (sql.DB's connRequestSet.TakeRandom), so under
+// load some requests wait many times longer than others, and it starts a
+// goroutine per query and per transaction to watch its context. pgxpool
+// queues waiters in order and pgx watches contexts with context.AfterFunc.
+type pgxDriver struct {
+	pool *pgxpool.Pool
+}
+
+var _ dialect.Driver = (*pgxDriver)(nil)
+
+func (d *pgxDriver) Dialect() string { return dialect.Postgres }
+
+// Close closes the pool (again, after DB.Close: pgxpool closes once), as
+// ent's driver over database/sql closes its sql.DB.
+func (d *pgxDriver) Close() error {
+	d.pool.Close()
+	return nil
+}
+
+func (d *pgxDriver) Exec(ctx context.Context, query string, args, v any) error {
+	return exec(ctx, d.pool, query, args, v)
+}
+
+func (d *pgxDriver) Query(ctx context.Context, query string, args, v any) error {
+	return queryRows(ctx, d.pool, query, args, v)
+}
+
+// Tx begins a transaction with the server's defaults.
+func (d *pgxDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	return d.BeginTx(ctx, nil)
+}
+
+// BeginTx begins a transaction with opts (ent's Client.BeginTx).
+func (d *pgxDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
+	var o pgx.TxOptions
+	if opts != nil {
+		if opts.ReadOnly {
+			o.AccessMode = pgx.ReadOnly
+		}
+		switch opts.Isolation {
+		case sql.LevelDefault:
+		case sql.LevelReadUncommitted:
+			o.IsoLevel = pgx.ReadUncommitted
+		case sql.LevelReadCommitted:
+			o.IsoLevel = pgx.ReadCommitted
+		case sql.LevelRepeatableRead, sql.LevelSnapshot:
+			o.IsoLevel = pgx.RepeatableRead
+		case sql.LevelSerializable, sql.LevelLinearizable:
+			o.IsoLevel = pgx.Serializable
+		default:
+			return nil, fmt.Errorf("isolation level %s is not supported", opts.Isolation)
+		}
+	}
+	tx, err := d.pool.BeginTx(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &pgxTx{tx: tx, ctx: ctx}, nil
+}
+
+// pgxTx is a transaction. ent's Commit and Rollback take no context: they
+// use the one the transaction began with, as database/sql's Tx does.
+type pgxTx struct {
+	tx  pgx.Tx
+	ctx context.Context
+}
+
+func (t *pgxTx) Exec(ctx context.Context, query string, args, v any) error {
+	return exec(ctx, t.tx, query, args, v)
+}
+
+func (t *pgxTx) Query(ctx context.Context, query string, args, v any) error {
+	return queryRows(ctx, t.tx, query, args, v)
+}
+
+func (t *pgxTx) Commit() error { return t.tx.Commit(t.ctx) }
+
+// rollbackTimeout bounds a rollback whose transaction's context has ended:
+// it still runs, so that the connection goes back to the pool clean.
+const rollbackTimeout = 5 * time.Second
+
+func (t *pgxTx) Rollback() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), rollbackTimeout)
+	defer cancel()
+	return t.tx.Rollback(ctx)
+}
+
+// querier is what a pool and a transaction share.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func argList(args any) ([]any, error) {
+	switch a := args.(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		return a, nil
+	default:
+		return nil, fmt.Errorf("database: arguments of type %T, want []any", args)
+	}
+}
+
+func exec(ctx context.Context, q querier, query string, args, v any) error {
+	argv, err := argList(args)
+	if err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case nil:
+		_, err := q.Exec(ctx, query, argv...)
+		return err
+	case *sql.Result:
+		tag, err := q.Exec(ctx, query, argv...)
+		if err != nil {
+			return err
+		}
+		*v = result(tag.RowsAffected())
+		return nil
+	default:
+		return fmt.Errorf("database: Exec into %T, want *sql.Result", v)
+	}
+}
+
+func queryRows(ctx context.Context, q querier, query string, args, v any) error {
+	out, ok := v.(*entsql.Rows)
+	if !ok {
+		return fmt.Errorf("database: Query into %T, want *sql.Rows", v)
+	}
+	argv, err := argList(args)
+	if err != nil {
+		return err
+	}
+	rows, err := q.Query(ctx, query, argv...)
+	if err != nil {
+		return err
+	}
+	*out = entsql.Rows{ColumnScanner: &pgxRows{rows: rows}}
+	return nil
+}
+
+// result is an Exec's sql.Result: PostgreSQL has no last insert id.
+type result int64
+
+func (r result) LastInsertId() (int64, error) {
+	return 0, errors.New("database: PostgreSQL has no LastInsertId; use RETURNING")
+}
+func (r result) RowsAffected() (int64, error) { return int64(r), nil }
+
+// pgxRows is pgx.Rows as ent's ColumnScanner.
+type pgxRows struct {
+	rows pgx.Rows
+	cols []string
+}
+
+func (r *pgxRows) Close() error {
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+func (r *pgxRows) Columns() ([]string, error) {
+	if r.cols == nil {
+		fields := r.rows.FieldDescriptions()
+		r.cols = make([]string, len(fields))
+		for i, f := range fields {
+			r.cols[i] = f.Name
+		}
+	}
+	return r.cols, nil
+}
+
+// ColumnTypes is database/sql's alone; ent falls back to scanning into any
+// without them, and our queries name their columns' types in the schema.
+func (r *pgxRows) ColumnTypes() ([]*sql.ColumnType, error) {
+	return nil, errors.New("database: column types are not available over pgx")
+}
+
+func (r *pgxRows) Err() error          { return r.rows.Err() }
+func (r *pgxRows) Next() bool          { return r.rows.Next() }
+func (r *pgxRows) NextResultSet() bool { return false }
+
+func (r *pgxRows) Scan(dest ...any) error {
+	return r.rows.Scan(dest...)
+}
+
+var _ driver.Result = result(0)
