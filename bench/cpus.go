@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -157,6 +158,7 @@ type pinning struct {
 	self       string         // the driver's own CPU list before pinning
 	restored   bool
 	stopSignal func()
+	unlock     func()
 }
 
 // pinCPUs pins the local PostgreSQL that dbURL reaches to CPU 0 and the
@@ -170,12 +172,24 @@ func pinCPUs(ctx context.Context, dbURL string) (*pinning, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-cpus 1 pins PostgreSQL, which must run on this machine: %w", err)
 	}
-	p := &pinning{postmaster: pm, original: map[int]string{}}
+	// One pinning run at a time: a second would read the first's CPU 0 as
+	// PostgreSQL's own affinity and "restore" it to that.
+	unlock, err := lockPinning(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &pinning{postmaster: pm, original: map[int]string{}, unlock: unlock}
 	if p.original[pm], err = affinity(pm); err != nil {
+		unlock()
 		return nil, err
 	}
 	if p.self, err = affinity(os.Getpid()); err != nil {
+		unlock()
 		return nil, err
+	}
+	if p.original[pm] == serverCPU {
+		log.Printf("PostgreSQL (postmaster %d) is on CPU %s alone already, and will be left so: if a killed run left it pinned, give it every CPU back with: "+
+			"for p in %d $(pgrep -P %d); do taskset -a -c -p 0-%d $p; done", pm, serverCPU, pm, pm, runtime.NumCPU()-1)
 	}
 	log.Printf("pinning PostgreSQL (postmaster %d, CPUs %s) to CPU %s and the driver to CPU %s; should this process be killed, restore PostgreSQL with: "+
 		"for p in %d $(pgrep -P %d); do taskset -a -c -p %s $p; done", pm, p.original[pm], serverCPU, loadCPU, pm, pm, p.original[pm])
@@ -243,6 +257,7 @@ func (p *pinning) Restore() {
 	if p.stopSignal != nil {
 		defer p.stopSignal()
 	}
+	defer p.unlock()
 	var failed []string
 	restore := func(pid int, list string) {
 		if err := setAffinity(pid, list); err != nil && processExists(pid) {
@@ -264,6 +279,36 @@ func (p *pinning) Restore() {
 		return
 	}
 	log.Printf("restored PostgreSQL (postmaster %d and its children) to CPUs %s", p.postmaster, p.original[p.postmaster])
+}
+
+// lockPinning takes the machine-wide lock of the runs that pin PostgreSQL,
+// waiting while another run holds it. The lock goes with the process, so a
+// killed run does not leave it taken.
+func lockPinning(ctx context.Context) (func(), error) {
+	path := filepath.Join(os.TempDir(), "taskapi-bench-cpus.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	for waited := false; ; waited = true {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if !waited {
+			log.Printf("another benchmark is pinning PostgreSQL (%s is locked): waiting for it", path)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // postmasterPID finds the postmaster of the PostgreSQL server dbURL
