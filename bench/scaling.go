@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -150,7 +151,11 @@ func scalingMode(ctx context.Context, cfg config, m mode, bin binaries) ([]scali
 				}
 			}
 			if op == "create" {
-				// Back to the seeded tasks, for the next size.
+				// Back to the seeded tasks, for the next size, once the
+				// creates wrk left in flight have committed.
+				if err := tbl.settle(ctx); err != nil {
+					return err
+				}
 				if err := tbl.trimUser(ctx, userTasks); err != nil {
 					return err
 				}
@@ -271,6 +276,31 @@ func (t *table) trimUser(ctx context.Context, n int) error {
 		t.userTasks = min(t.userTasks, n)
 	}
 	return err
+}
+
+// settle waits until the measured user's tasks stop changing: requests
+// still in flight when wrk stopped may commit their tasks after.
+func (t *table) settle(ctx context.Context) error {
+	last, stable := -1, 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		var n int
+		if err := t.conn.QueryRow(ctx, "SELECT count(*) FROM tasks WHERE user_id = $1", t.user).Scan(&n); err != nil {
+			return err
+		}
+		if n == last {
+			if stable++; stable == 4 {
+				return nil
+			}
+		} else {
+			last, stable = n, 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return errors.New("the measured user's tasks kept changing for 30s after createTask's runs")
 }
 
 // dropIndexes drops every index of tasks, the primary key's included, and
