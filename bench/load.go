@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -31,8 +32,9 @@ type target struct {
 	log  *os.File
 }
 
-// start runs bin with env on a free port and waits until /readyz answers.
-func start(ctx context.Context, name, bin, logPath string, env []string) (*target, error) {
+// start runs bin with env on a free port, as the mode says (pinned, with
+// GOMAXPROCS), and waits until /readyz answers.
+func start(ctx context.Context, m mode, name, bin, logPath string, env []string) (*target, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -41,10 +43,10 @@ func start(ctx context.Context, name, bin, logPath string, env []string) (*targe
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin)
+	cmd := m.targetCommand(bin)
 	// Only the benchmark's settings: a developer's own JWT_ISSUER or OTEL_*
 	// must not reach one target and not the other.
-	cmd.Env = append(slices.Clone(env), "PORT="+strconv.Itoa(port))
+	cmd.Env = append(append(slices.Clone(env), m.targetEnv()...), "PORT="+strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the benchmark
 	if err := cmd.Start(); err != nil {
@@ -92,20 +94,36 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// rssMB reads the resident set of a process from /proc, in MB (10^6 bytes,
-// as the target is stated).
-func rssMB(pid int) float64 {
+// memory is a process's resident set from /proc/PID/status, in MB (10^6
+// bytes, as the target is stated): VmRSS now, and VmHWM, the most it has
+// had since it started or since resetPeak.
+type memory struct{ rss, hwm float64 }
+
+func memStatus(pid int) memory {
+	var m memory
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return m
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb * 1024 / 1e6
+		name, rest, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+		switch name {
+		case "VmRSS":
+			m.rss = kb * 1024 / 1e6
+		case "VmHWM":
+			m.hwm = kb * 1024 / 1e6
 		}
 	}
-	return 0
+	return m
+}
+
+func rssMB(pid int) float64 { return memStatus(pid).rss }
+
+// resetPeak sets a process's VmHWM back to its VmRSS (Linux ≥ 4.0; the
+// process's owner or root), so that VmHWM after a run is that run's peak.
+func resetPeak(pid int) bool {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
 }
 
 // clockTick is the unit of /proc/*/stat CPU times: USER_HZ, 100 on Linux.
@@ -174,9 +192,10 @@ type run struct {
 	workload, target string
 	round            int
 	wrk              wrkResult
+	mode             mode
 	sampled, wrong   int     // requests the sampler checked exactly, and how many failed
 	wrongSample      string  // the first failure
-	rss              float64 // the target's largest resident set during the run, MB
+	rss              float64 // the target's peak resident set during the run, MB (VmHWM, else sampled VmRSS)
 	// CPU used during the run by the target, by PostgreSQL and by wrk.
 	cpuTarget, cpuPostgres, cpuWrk time.Duration
 }
@@ -206,7 +225,10 @@ func (r run) errors() int64 {
 // load drives t with wrk for d while a sampler checks responses exactly and
 // the target's memory is watched.
 func (b *bench) load(ctx context.Context, t *target, workload string, d time.Duration) (run, error) {
-	r := run{workload: workload, target: t.name}
+	r := run{workload: workload, target: t.name, mode: b.mode}
+	pid := t.cmd.Process.Pid
+	peakReset := resetPeak(pid)
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.sampled, r.wrong, r.wrongSample = b.sample(ctx, t, workload) })
@@ -218,17 +240,21 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				r.rss = max(r.rss, rssMB(t.cmd.Process.Pid))
+				r.rss = max(r.rss, rssMB(pid))
 			}
 		}
 	})
-	wrk := exec.CommandContext(ctx, "wrk",
-		"-t", strconv.Itoa(b.threads), "-c", strconv.Itoa(b.connections),
+	args := []string{"-t", strconv.Itoa(b.threads), "-c", strconv.Itoa(b.connections),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s",
-		"-s", b.script, t.url, "--", workload, b.tokensFile, b.bodyFiles[workload])
-	targetBefore, pgBefore := cpuTime(t.cmd.Process.Pid), postgresCPU()
+		"-s", b.script, t.url, "--", workload, b.tokensFile, b.bodyFiles[workload]}
+	if f := b.expectFiles[workload]; f != "" {
+		args = append(args, f)
+	}
+	wrk := b.mode.loadCommand(ctx, "wrk", args...)
+	targetBefore, pgBefore := cpuTime(pid), postgresCPU()
 	out, err := wrk.CombinedOutput()
-	r.cpuTarget, r.cpuPostgres = cpuTime(t.cmd.Process.Pid)-targetBefore, postgresCPU()-pgBefore
+	r.cpuTarget, r.cpuPostgres = cpuTime(pid)-targetBefore, postgresCPU()-pgBefore
+	hwm := memStatus(pid).hwm
 	if pgBefore < 0 {
 		r.cpuPostgres = -1
 	}
@@ -237,6 +263,12 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 	}
 	cancel()
 	wg.Wait()
+	if peakReset {
+		r.rss = max(r.rss, hwm)
+	}
+	if err != nil && parent.Err() != nil {
+		return r, fmt.Errorf("%s on %s interrupted: %w", workload, t.name, context.Cause(parent))
+	}
 	if err != nil {
 		return r, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
@@ -252,8 +284,8 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 	return r, fmt.Errorf("wrk printed no result:\n%s", out)
 }
 
-// bodies are the requests of each workload, sent by wrk (from files the
-// driver writes) and by the sampler alike.
+// bodies are the requests of the ratio rounds' workloads, sent by wrk (from
+// files the driver writes) and by the sampler alike.
 var bodies = map[string]string{
 	"list":   `{"operationName":"Tasks","query":"query Tasks($first: Int) { tasks(first: $first) { edges { node { id title description isCompleted createdAt } } } }","variables":{"first":20}}`,
 	"create": `{"operationName":"Create","query":"mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id title description isCompleted createdAt } }","variables":{"input":{"title":"bench task","description":"made under load"}}}`,
@@ -261,8 +293,9 @@ var bodies = map[string]string{
 
 // sample sends a request as a random user every 20 ms during a run and
 // checks what wrk cannot: that the answer is the caller's own. A page must
-// be exactly the user's 20 newest seeded tasks; a created task must be in
-// the database under the caller's id.
+// be exactly the user's 20 newest seeded tasks (or, where the workload has
+// an expected body, be that body); a created task must be in the database
+// under the caller's id.
 func (b *bench) sample(ctx context.Context, t *target, workload string) (n, wrong int, first string) {
 	conn, err := pgx.Connect(context.WithoutCancel(ctx), b.dbURL)
 	if err != nil {
@@ -294,7 +327,7 @@ func (b *bench) sample(ctx context.Context, t *target, workload string) (n, wron
 }
 
 func (b *bench) check(ctx context.Context, conn *pgx.Conn, t *target, workload string, i int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(bodies[workload]))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(b.bodies[workload]))
 	if err != nil {
 		return err
 	}
@@ -305,6 +338,16 @@ func (b *bench) check(ctx context.Context, conn *pgx.Conn, t *target, workload s
 		return err
 	}
 	defer resp.Body.Close()
+	if want, ok := b.expect[workload]; ok {
+		got, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+			return fmt.Errorf("status %d, body %.300q, want %.300q", resp.StatusCode, got, want)
+		}
+		return nil
+	}
 	type node struct {
 		ID    uuid.UUID `json:"id"`
 		Title string    `json:"title"`

@@ -15,49 +15,87 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// report prints every run, then per workload the medians, their ratio and
-// the targets.
-func report(w io.Writer, runs []run, machine string, connections int) {
+// report prints every run, then per mode and workload the medians, their
+// ratio and the targets, then the targets' memory.
+func report(w io.Writer, runs []run, idle []idleMemory, machine string, connections int) {
 	fmt.Fprintf(w, "\n%s\n\n", machine)
-	fmt.Fprintln(w, "| workload | round | target | req/s | p50 | p99 | errors | checked | sampled | max RSS | CPU/req: target | PostgreSQL | wrk |")
-	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var modes []mode
 	for _, r := range runs {
-		fmt.Fprintf(w, "| %s | %d | %s | %.0f | %s | %s | %d | %d | %d | %.0f MB | %s | %s | %s |\n",
-			r.workload, r.round, r.target, r.rps(), us(r.wrk.P50US), us(r.wrk.P99US), r.errors(), r.wrk.Checked, r.sampled, r.rss,
+		if !slices.Contains(modes, r.mode) {
+			modes = append(modes, r.mode)
+		}
+	}
+	for _, m := range modes {
+		fmt.Fprintf(w, "- **%s**: %s\n", m, m.describe())
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| mode | workload | round | target | req/s | p50 | p90 | p99 | errors | checked | sampled | peak RSS | CPU/req: target | PostgreSQL | wrk |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range runs {
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %.0f | %s | %s | %s | %d | %d | %d | %.0f MB | %s | %s | %s |\n",
+			r.mode, r.workload, r.round, r.target, r.rps(), us(r.wrk.P50US), us(r.wrk.P90US), us(r.wrk.P99US), r.errors(), r.wrk.Checked, r.sampled, r.rss,
 			micro(r.perRequest(r.cpuTarget)), micro(r.perRequest(r.cpuPostgres)), micro(r.perRequest(r.cpuWrk)))
 	}
 
 	fmt.Fprintf(w, "\nMedians of the rounds, %d connections:\n\n", connections)
-	fmt.Fprintln(w, "| workload | server req/s | ceiling req/s | ratio of medians (per round) | server p99 | ceiling p99 | p99 ratio | server max RSS | target |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---|")
-	for _, wl := range []string{"list", "create"} {
-		var srv, ceil []run
+	fmt.Fprintln(w, "| mode | workload | server req/s | ceiling req/s | ratio of medians (per round) | p50 server | p50 ceiling | p90 server | p90 ceiling | p99 server | p99 ceiling | p99 ratio | server peak RSS | target |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, m := range modes {
+		for _, wl := range []string{"list", "create"} {
+			var srv, ceil []run
+			for _, r := range runs {
+				switch {
+				case r.workload != wl || r.mode != m:
+				case r.target == "server":
+					srv = append(srv, r)
+				default:
+					ceil = append(ceil, r)
+				}
+			}
+			if len(srv) == 0 || len(ceil) == 0 {
+				continue
+			}
+			var perRound []string
+			for i := range min(len(srv), len(ceil)) {
+				perRound = append(perRound, fmt.Sprintf("%.2f", srv[i].rps()/ceil[i].rps()))
+			}
+			sRPS, cRPS := median(srv, run.rps), median(ceil, run.rps)
+			p50 := func(r run) float64 { return float64(r.wrk.P50US) }
+			p90 := func(r run) float64 { return float64(r.wrk.P90US) }
+			p99 := func(r run) float64 { return float64(r.wrk.P99US) }
+			sP99, cP99 := median(srv, p99), median(ceil, p99)
+			rss := 0.0
+			for _, r := range srv {
+				rss = max(rss, r.rss)
+			}
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | **%.2f** (%s) | %s | %s | %s | %s | %s | %s | %.2f | %.0f MB | %s |\n",
+				m, wl, sRPS, cRPS, sRPS/cRPS, strings.Join(perRound, ", "),
+				us(int64(median(srv, p50))), us(int64(median(ceil, p50))),
+				us(int64(median(srv, p90))), us(int64(median(ceil, p90))),
+				us(int64(sP99)), us(int64(cP99)), sP99/cP99, rss,
+				verdict(wl, sRPS/cRPS, sP99/cP99, rss))
+		}
+	}
+
+	fmt.Fprintln(w, "\nResident memory (/proc/PID/status): idle is after start (the server's migrations done) and before any request; "+
+		"VmHWM then is the start-up peak; the peak under load is VmHWM over each run (reset before it), the most over the workload's runs, warm-ups excluded:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| mode | target | idle VmRSS | VmHWM at idle | peak under load: list | peak under load: create |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+	for _, im := range idle {
+		peak := map[string]float64{}
 		for _, r := range runs {
-			switch {
-			case r.workload != wl:
-			case r.target == "server":
-				srv = append(srv, r)
-			default:
-				ceil = append(ceil, r)
+			if r.mode == im.mode && r.target == im.target {
+				peak[r.workload] = max(peak[r.workload], r.rss)
 			}
 		}
-		if len(srv) == 0 {
-			continue
+		mb := func(wl string) string {
+			if v, ok := peak[wl]; ok {
+				return fmt.Sprintf("%.1f MB", v)
+			}
+			return "–"
 		}
-		var perRound []string
-		for i := range min(len(srv), len(ceil)) {
-			perRound = append(perRound, fmt.Sprintf("%.2f", srv[i].rps()/ceil[i].rps()))
-		}
-		sRPS, cRPS := median(srv, run.rps), median(ceil, run.rps)
-		p99 := func(r run) float64 { return float64(r.wrk.P99US) }
-		sP99, cP99 := median(srv, p99), median(ceil, p99)
-		rss := 0.0
-		for _, r := range srv {
-			rss = max(rss, r.rss)
-		}
-		fmt.Fprintf(w, "| %s | %.0f | %.0f | **%.2f** (%s) | %s | %s | %.2f | %.0f MB | %s |\n",
-			wl, sRPS, cRPS, sRPS/cRPS, strings.Join(perRound, ", "), us(int64(sP99)), us(int64(cP99)), sP99/cP99, rss,
-			verdict(wl, sRPS/cRPS, sP99/cP99, rss))
+		fmt.Fprintf(w, "| %s | %s | %.1f MB | %.1f MB | %s | %s |\n", im.mode, im.target, im.mem.rss, im.mem.hwm, mb("list"), mb("create"))
 	}
 }
 
@@ -140,4 +178,87 @@ func machine(ctx context.Context, dbURL string) string {
 	}
 	return fmt.Sprintf("%s, %d cores; %s; %s; %s; server, ceiling, PostgreSQL and wrk on the same machine; %s",
 		cpu, runtime.NumCPU(), runtime.Version(), pg, wrk, time.Now().UTC().Format("2006-01-02"))
+}
+
+// reportScaling prints a table per mode and dimension: each operation's
+// median req/s, p50 and p99 over the rounds, at each size.
+func reportScaling(w io.Writer, results []scalingResult, machine string, cfg config) {
+	fmt.Fprintf(w, "\n%s\n\n", machine)
+	fmt.Fprintf(w, "The server alone, %d connections, %d wrk threads, every request as one user; medians of %d run(s) of %s per operation and size, after a %s warm-up. "+
+		"Every response of the pages and totalCount is byte for byte the one checked against the database; createTask runs last at each size, its tasks deleted after.\n",
+		cfg.connections, cfg.threads, cfg.rounds, cfg.duration, cfg.warmup)
+	var modes []mode
+	for _, r := range results {
+		if !slices.Contains(modes, r.mode) {
+			modes = append(modes, r.mode)
+		}
+	}
+	titles := map[string]string{
+		"user":  fmt.Sprintf("One user's tasks grow; the table holds %s tasks of other users besides", thousands(scalingBackground-scalingUserMin)),
+		"table": fmt.Sprintf("The table grows, %d tasks per user; the measured user keeps %d", scalingPerUser, scalingUserMin),
+	}
+	for _, m := range modes {
+		for _, dim := range []string{"user", "table"} {
+			type key struct{ user, rows int }
+			var sizes []key
+			byOp := map[key]map[string]scalingResult{}
+			var idle memory
+			for _, r := range results {
+				if r.mode != m || r.dimension != dim {
+					continue
+				}
+				idle = r.idle
+				k := key{r.userTasks, r.tableRows}
+				if byOp[k] == nil {
+					sizes = append(sizes, k)
+					byOp[k] = map[string]scalingResult{}
+				}
+				byOp[k][r.op] = r
+			}
+			if len(sizes) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "\n%s (**%s**: %s). Server idle after start: VmRSS %.1f MB, VmHWM %.1f MB.\n\n", titles[dim], m, m.describe(), idle.rss, idle.hwm)
+			head, rule := "| user's tasks | table rows |", "|---:|---:|"
+			for _, op := range scalingOps {
+				head += fmt.Sprintf(" %s req/s | p50 | p99 |", scalingOpName[op])
+				rule += "---:|---:|---:|"
+			}
+			fmt.Fprintln(w, head+" errors | server peak RSS | deep page from |")
+			fmt.Fprintln(w, rule+"---:|---:|---:|")
+			for _, k := range sizes {
+				line := fmt.Sprintf("| %s | %s |", thousands(k.user), thousands(k.rows))
+				var errs int64
+				peak := 0.0
+				deep := "–"
+				for _, op := range scalingOps {
+					r, ok := byOp[k][op]
+					if !ok {
+						line += " – | – | – |"
+						continue
+					}
+					p50 := func(r run) float64 { return float64(r.wrk.P50US) }
+					p99 := func(r run) float64 { return float64(r.wrk.P99US) }
+					line += fmt.Sprintf(" %.0f | %s | %s |", median(r.runs, run.rps), us(int64(median(r.runs, p50))), us(int64(median(r.runs, p99))))
+					for _, x := range r.runs {
+						errs += x.errors()
+						peak = max(peak, x.rss)
+					}
+					if op == "deep" {
+						deep = fmt.Sprintf("#%s", thousands(r.deepOffset+1))
+					}
+				}
+				fmt.Fprintf(w, "%s %d | %.0f MB | %s |\n", line, errs, peak, deep)
+			}
+		}
+	}
+}
+
+// thousands writes n with commas: 1,000,000.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

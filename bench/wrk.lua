@@ -1,7 +1,9 @@
 -- wrk script of the benchmark: every request carries the token of a random
 -- user, every response is checked, and done() prints one JSON line for the
--- Go driver. Arguments (after --): workload (list|create), the tokens file
--- and the request body's file (the driver writes it: one source for both).
+-- Go driver. Arguments (after --): workload (list|create, or a scaling
+-- run's name), the tokens file and the request body's file (the driver
+-- writes it: one source for both), and optionally a file with the exact
+-- response body expected, which the driver checked against the database.
 --
 -- A list response must be 200, without errors, with exactly 20 tasks that all
 -- belong to one user (seeded titles start with the owner's tag). wrk cannot
@@ -21,6 +23,7 @@ local workload
 checked, bad, sample = 0, 0, nil
 
 local body
+local expected
 
 function init(args)
   workload = args[1]
@@ -30,6 +33,11 @@ function init(args)
   local f = assert(io.open(args[3]))
   body = f:read("*a")
   f:close()
+  if args[4] then
+    f = assert(io.open(args[4]))
+    expected = f:read("*a")
+    f:close()
+  end
   math.randomseed(id * 7919 + os.time())
 end
 
@@ -60,7 +68,9 @@ end
 function response(status, headers, body)
   checked = checked + 1
   local ok = status == 200 and not body:find('"errors"', 1, true)
-  if ok then
+  if ok and expected then
+    ok = body == expected
+  elseif ok then
     if workload == "create" then ok = ok_create(body) else ok = ok_list(body) end
   end
   if not ok then
