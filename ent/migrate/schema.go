@@ -26,11 +26,6 @@ var (
 		PrimaryKey: []*schema.Column{TasksColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "idx_tasks_user_id",
-				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[1]},
-			},
-			{
 				Name:    "idx_tasks_user_id_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{TasksColumns[1], TasksColumns[5], TasksColumns[0]},

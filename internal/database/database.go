@@ -189,6 +189,9 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 	// same pool serves migrations and tests.
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	sqlDB.SetMaxOpenConns(int(cfg.MaxConns))
+	// An idle database/sql connection holds a pool connection: none is
+	// kept, so that ent has the whole pool.
+	sqlDB.SetMaxIdleConns(0)
 	return &DB{Client: ent.NewClient(ent.Driver(&pgxDriver{pool: pool})), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
 }
 

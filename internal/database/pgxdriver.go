@@ -44,6 +44,17 @@ func (d *pgxDriver) Query(ctx context.Context, query string, args, v any) error 
 	return queryRows(ctx, d.pool, query, args, v)
 }
 
+type customPlansKey struct{}
+
+// WithCustomPlans has the queries run under ctx planned for their
+// arguments' values each time, rather than as prepared statements, whose
+// plan PostgreSQL may fix after five runs without looking at the values.
+// It suits queries whose best plan depends on the values, such as a page
+// after a cursor; the others keep the cheaper prepared statement.
+func WithCustomPlans(ctx context.Context) context.Context {
+	return context.WithValue(ctx, customPlansKey{}, true)
+}
+
 // Tx begins a transaction with the server's defaults.
 func (d *pgxDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	return d.BeginTx(ctx, nil)
@@ -150,6 +161,10 @@ func queryRows(ctx context.Context, q querier, query string, args, v any) error 
 	argv, err := argList(args)
 	if err != nil {
 		return err
+	}
+	if ctx.Value(customPlansKey{}) != nil {
+		// The unnamed statement: parsed and planned for these values.
+		argv = append([]any{pgx.QueryExecModeExec}, argv...)
 	}
 	rows, err := q.Query(ctx, query, argv...)
 	if err != nil {

@@ -1,0 +1,64 @@
+package database_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/taskapi/server/ent/task"
+	"github.com/taskapi/server/internal/database"
+	"github.com/taskapi/server/internal/testdb"
+	"github.com/taskapi/server/internal/viewer"
+	"github.com/taskapi/server/migrate"
+
+	_ "github.com/taskapi/server/ent/runtime" // the privacy policy
+)
+
+// TestCustomPlans: ent's queries run as prepared statements, except under
+// WithCustomPlans, where each is planned for its values.
+func TestCustomPlans(t *testing.T) {
+	if os.Getenv(testdb.EnvURL) == "" {
+		t.Skip("prepared statements are PostgreSQL's: set TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	url := testdb.URL(t, dialect.Postgres)
+	setup, err := database.Open(ctx, url, database.Pool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Migrating takes two connections (goose's lock and the migration).
+	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
+	setup.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection, so that the statements and the check share a session.
+	db, err := database.Open(ctx, url, database.Pool{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	alice := viewer.NewContext(ctx, viewer.Viewer{Subject: "alice"})
+	prepared := func() int {
+		t.Helper()
+		var n int
+		if err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE starts_with(statement, 'SELECT "tasks".')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := db.Client.Task.Query().Where(task.TitleContains("x")).All(database.WithCustomPlans(alice)); err != nil {
+		t.Fatal(err)
+	}
+	if n := prepared(); n != 0 {
+		t.Errorf("under WithCustomPlans: %d prepared statements, want 0", n)
+	}
+	if _, err := db.Client.Task.Query().Where(task.TitleContains("x")).All(alice); err != nil {
+		t.Fatal(err)
+	}
+	if n := prepared(); n != 1 {
+		t.Errorf("by default: %d prepared statements, want 1", n)
+	}
+}
