@@ -267,6 +267,9 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 		}
 	}
 
+	// go-redis logs through the standard logger, which would put plain
+	// lines into LOG_FORMAT=json output.
+	redis.SetLogger(redisLogger{logger})
 	events, err := openBroker(ctx, cfg, db, logger)
 	if err != nil {
 		return err
@@ -582,6 +585,7 @@ func openRateLimit(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), 
 	// A request waits on Redis at most about this long before the local
 	// budget answers for it.
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond, -1
+	opts.DialerRetries = 1 // not go-redis's 5, 100 ms apart, before the local budget answers
 	client := redis.NewClient(opts)
 	// While a client is refused, its refusals are answered from memory:
 	// a flood past the budget costs Redis nothing.
@@ -591,3 +595,10 @@ func openRateLimit(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), 
 // rateLimitKeys bounds the users one instance keeps budgets for in memory;
 // the idle go first.
 const rateLimitKeys = 100_000
+
+// redisLogger passes go-redis's own messages to the server's logger.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}

@@ -47,7 +47,9 @@ func (r *remembering) Allow(ctx context.Context, key string, cost int) (Result, 
 		}
 	}
 	res, err := r.next.Allow(ctx, key, cost)
-	if err == nil && !res.Allowed && res.RetryAfter > 0 {
+	// A refusal by a degraded limiter's fallback is not remembered: it
+	// would outlive the outage, refusing what the shared budget allows.
+	if err == nil && !res.Allowed && res.RetryAfter > 0 && !r.Degraded() {
 		r.refused.Set(key, refusal{until: time.Now().Add(res.RetryAfter), cost: cost})
 	}
 	return res, err

@@ -47,3 +47,34 @@ func TestRemember(t *testing.T) {
 		t.Errorf("after RetryAfter: %+v", res)
 	}
 }
+
+// degradedCounting refuses everything while degraded.
+type degradedCounting struct {
+	counting
+	degraded bool
+}
+
+func (d *degradedCounting) Allow(ctx context.Context, key string, cost int) (Result, error) {
+	if d.degraded {
+		d.calls++
+		return Result{RetryAfter: time.Hour}, nil
+	}
+	return d.counting.Allow(ctx, key, cost)
+}
+
+func (d *degradedCounting) Degraded() bool { return d.degraded }
+
+// TestRememberForgetsOutages: what a degraded limiter's fallback refused
+// is asked again once the shared store is back.
+func TestRememberForgetsOutages(t *testing.T) {
+	next := &degradedCounting{counting: counting{allow: 10}, degraded: true}
+	l := Remember(next, 100)
+	ctx := context.Background()
+	if res, _ := l.Allow(ctx, "k", 5); res.Allowed {
+		t.Fatal("allowed while the fallback refuses")
+	}
+	next.degraded = false
+	if res, _ := l.Allow(ctx, "k", 5); !res.Allowed {
+		t.Errorf("after the outage: %+v, want the shared budget asked", res)
+	}
+}
