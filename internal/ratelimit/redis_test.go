@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/taskapi/server/internal/tcpproxy"
 )
 
 // redisOptions returns the options of the Redis named by REDIS_URL, skipping
@@ -114,13 +115,13 @@ func TestRedis(t *testing.T) {
 	t.Run("while degraded, requests do not touch Redis between probes", func(t *testing.T) {
 		p := startProxy(t, opts.Addr)
 		via := *opts
-		via.Addr = p.addr
+		via.Addr = p.Addr()
 		rdb := newClient(t, &via)
 		var calls counter
 		rdb.AddHook(&calls)
 		r := NewRedis(rdb, slow, NewLocal(slow, 10), slog.New(slog.DiscardHandler),
 			WithPrefix(testPrefix(t, opts)), WithProbeInterval(time.Hour))
-		p.stop()
+		p.Stop()
 		spend(t, r, "k", 1, 1)
 		if !r.Degraded() {
 			t.Fatal("not degraded with Redis away")
@@ -137,7 +138,7 @@ func TestRedis(t *testing.T) {
 	t.Run("without Redis budgets are kept locally, and shared again when it is back", func(t *testing.T) {
 		p := startProxy(t, opts.Addr)
 		via := *opts
-		via.Addr = p.addr
+		via.Addr = p.Addr()
 		via.DialTimeout, via.ReadTimeout, via.WriteTimeout = time.Second, time.Second, time.Second
 		var logs syncBuffer
 		logger := slog.New(slog.NewTextHandler(&logs, nil))
@@ -149,7 +150,7 @@ func TestRedis(t *testing.T) {
 			t.Fatalf("with Redis up: %+v, degraded %v", res, r.Degraded())
 		}
 
-		p.stop()
+		p.Stop()
 		if n, _ := spend(t, r, "k", 1, 5); n != 5 {
 			t.Fatalf("%d of 5 allowed by the fallback's budget of 5", n)
 		}
@@ -163,7 +164,9 @@ func TestRedis(t *testing.T) {
 			t.Fatalf("outage logged %d times, want once:\n%s", n, logs.String())
 		}
 
-		p.start()
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
 		deadline := time.Now().Add(10 * time.Second)
 		for r.Degraded() {
 			if time.Now().After(deadline) {
@@ -225,100 +228,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// proxy forwards TCP connections to target; stopping it closes its
-// listener and every connection, which is what the limiter sees when Redis
-// goes away, and starting it again listens on the same address.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *proxy {
+// startProxy puts a TCP proxy in front of target: stopping it is what the
+// limiter sees when Redis goes away.
+func startProxy(t *testing.T, target string) *tcpproxy.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := tcpproxy.New(target)
 	if err != nil {
-		t.Fatalf("proxy: %v", err)
+		t.Fatal(err)
 	}
-	p := &proxy{t: t, target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
-	p.serve(ln)
-	t.Cleanup(p.stop)
+	t.Cleanup(p.Stop)
 	return p
-}
-
-// start listens again on the proxy's address, polling while the port is
-// still held by the closed listener's connections.
-func (p *proxy) start() {
-	p.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", p.addr)
-		if err == nil {
-			p.serve(ln)
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("proxy: listening again on %s: %v", p.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			if !p.track(c, up) {
-				return
-			}
-			p.wg.Go(func() { io.Copy(up, c); up.Close() })
-			p.wg.Go(func() { io.Copy(c, up); c.Close() })
-		}
-	})
-}
-
-// track records a connection pair, or closes it if the proxy stopped.
-func (p *proxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln == nil {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
