@@ -739,6 +739,11 @@ func TestRedisOutageKeepsServing(t *testing.T) {
 		return strings.Contains(p.logs.String(), "rate limits: redis is back")
 	})
 	gaugeReads(0)
+	// Carol, refused by the local budget during the outage, is served:
+	// her budget in Redis is whole.
+	if r := p.do(t, carol, cheapQuery, nil); r.Status != 200 || len(r.Errors) > 0 {
+		t.Errorf("carol, refused during the outage, once Redis is back: %d %s", r.Status, r.Body)
+	}
 	// Budgets are Redis's again, where dave's is untouched.
 	served, refusal = spendUntilRefused(t, []*serverProc{p}, dave, 4*fits)
 	if served[0] != fits {
@@ -759,6 +764,12 @@ func TestRedisOutageKeepsServing(t *testing.T) {
 	slices.Sort(made)
 	if !slices.Equal(got, made) {
 		t.Errorf("tasks %v, want those created before and during the outage %v", got, made)
+	}
+	// go-redis's own complaints come through the server's logger too.
+	for line := range strings.SplitSeq(strings.TrimSpace(p.logs.String()), "\n") {
+		if !strings.HasPrefix(line, "time=") {
+			t.Errorf("a log line not from the server's logger: %q", line)
+		}
 	}
 	pollUntil(t, "/readyz answers 200 again", 60*time.Second, func() bool {
 		res, err := procClient.Get(p.base + "/readyz")
