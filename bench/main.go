@@ -97,6 +97,13 @@ func main() {
 		cpus        = flag.String("cpus", "2", "CPU modes, in turn: 2 (server, PostgreSQL and wrk share both CPUs, as the machine is) and/or 1 (server or ceiling and PostgreSQL pinned to CPU 0 with GOMAXPROCS=1, wrk to CPU 1), e.g. -cpus 1,2")
 		scaling     = flag.Bool("scaling", false, "instead of the ratio rounds, measure how the server's first page, a deep page, totalCount and createTask cost as one user's tasks and then the whole table grow")
 		scalingMax  = flag.Int("scaling-max", 10_000_000, "with -scaling: the largest table, in rows (100,000, 1,000,000 and 10,000,000 up to this)")
+		_           = flagFunc("server-env", "KEY=VALUE for the server alone (not the ceiling), repeatable: what a setting costs, e.g. -server-env LOG_LEVEL=warn", func(v string) error {
+			if !strings.Contains(v, "=") {
+				return fmt.Errorf("%q is not KEY=VALUE", v)
+			}
+			extraServerEnv = append(extraServerEnv, v)
+			return nil
+		})
 		scalingUser = flag.Int("scaling-user-max", 100_000, "with -scaling: the most tasks of the measured user (100, 1,000, 10,000 and 100,000 up to this)")
 	)
 	flag.Parse()
@@ -215,10 +222,15 @@ func targetEnv(dbURL, secret string) []string {
 	}
 }
 
+// extraServerEnv is -server-env's: settings for the server alone, to
+// measure what one costs (LOG_LEVEL=warn, say).
+var extraServerEnv []string
+
 // serverEnv adds the server's own: the benchmark is what rate limits are
 // for, a script hammering the API; it measures the server without them.
 func serverEnv(env []string, debugAddr string) []string {
 	out := append(slices.Clone(env), "RATE_LIMIT=off")
+	out = append(out, extraServerEnv...)
 	if debugAddr != "" {
 		out = append(out, "DEBUG_ADDR="+debugAddr)
 	}
@@ -462,4 +474,10 @@ func envOr(name, def string) string {
 func describe(r run) string {
 	return fmt.Sprintf("%s round %d: %d socket errors, %d non-200, %d bad bodies (%s), %d of %d sampled wrong (%s)",
 		r.workload, r.round, r.wrk.SocketErrors, r.wrk.StatusErrors, r.wrk.Bad, r.wrk.Sample, r.wrong, r.sampled, r.wrongSample)
+}
+
+// flagFunc is flag.Func in a var block.
+func flagFunc(name, usage string, fn func(string) error) struct{} {
+	flag.Func(name, usage, fn)
+	return struct{}{}
 }
