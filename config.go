@@ -197,11 +197,13 @@ func loadConfigFor(getenv func(string) string, withAuth bool) (config, error) {
 		c.ShutdownGrace = d
 	}
 	c.ShutdownDelay = duration("SHUTDOWN_DELAY")
-	if c.ShutdownDelay >= c.ShutdownGrace {
-		errs = append(errs, fmt.Errorf("SHUTDOWN_DELAY=%s must be shorter than SHUTDOWN_GRACE=%s, which it is part of", c.ShutdownDelay, c.ShutdownGrace))
-	}
 	if d := duration("REQUEST_TIMEOUT"); d > 0 {
 		c.Limits.Timeout = d
+	}
+	if c.ShutdownDelay > 0 && c.ShutdownDelay+c.Limits.Timeout > c.ShutdownGrace {
+		// Requests that arrive during the delay must still have their
+		// whole timeout before the grace runs out.
+		errs = append(errs, fmt.Errorf("SHUTDOWN_DELAY=%s plus REQUEST_TIMEOUT=%s is more than SHUTDOWN_GRACE=%s, which both must fit in: raise SHUTDOWN_GRACE", c.ShutdownDelay, c.Limits.Timeout, c.ShutdownGrace))
 	}
 	if c.Limits.Timeout > maxRequestTimeout {
 		errs = append(errs, fmt.Errorf("REQUEST_TIMEOUT=%s is longer than %s", c.Limits.Timeout, maxRequestTimeout))

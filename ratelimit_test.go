@@ -156,6 +156,13 @@ func TestAddressBudget(t *testing.T) {
 		var out map[string]any
 		query("203.0.113.7", a.token("alice")).decode(t, &out)
 	})
+	t.Run("an expired token from the same address still gets its 401", func(t *testing.T) {
+		for range 5 {
+			if res := query("203.0.113.7", expiredToken(t, a)); res.Status != http.StatusUnauthorized {
+				t.Fatalf("%d %s", res.Status, res.Body)
+			}
+		}
+	})
 	t.Run("another address still gets its 401", func(t *testing.T) {
 		if res := query("198.51.100.1", "not-a-token"); res.Status != http.StatusUnauthorized {
 			t.Errorf("%d %s", res.Status, res.Body)
@@ -182,10 +189,16 @@ func TestAddressBudget(t *testing.T) {
 			}
 		}
 		c := initWS(t, a, "not-a-token")
-		if code, reason := c.closedWith(10 * time.Second); code != graph.CloseTooManyConnections || !strings.Contains(reason, "retry in") {
+		if code, reason := c.closedWith(10 * time.Second); code != graph.CloseTryAgainLater || !strings.Contains(reason, "retry in") {
 			t.Errorf("over the budget: closed with %d %q", code, reason)
 		}
 		initWS(t, a, a.token("alice")).expect("connection_ack")
+		// An expired token is a user's, whose client refreshes on 4403:
+		// it neither spends nor is turned into a back-off.
+		c = initWS(t, a, expiredToken(t, a))
+		if code, _ := c.closedWith(10 * time.Second); code != graph.CloseForbidden {
+			t.Errorf("an expired token over the budget: closed with %d", code)
+		}
 	})
 	t.Run("the access log names the forwarded client", func(t *testing.T) {
 		if !strings.Contains(logs.String(), "client=203.0.113.7") {
@@ -258,8 +271,8 @@ func TestRateLimitBurst(t *testing.T) {
 }
 
 // TestWebSocketsPendingPerAddress: one address holds at most
-// MaxPendingPerAddress sockets without connection_init; a socket that
-// sends it frees its place, and other addresses are not affected.
+// MaxPendingPerAddress sockets without connection_init; past it the oldest
+// is closed, and other addresses are not affected.
 func TestWebSocketsPendingPerAddress(t *testing.T) {
 	db := testdb.Open(t, "sqlite3")
 	proxies, err := clientaddr.New([]string{"127.0.0.1/32", "::1"}, "X-Forwarded-For")
@@ -292,19 +305,20 @@ func TestWebSocketsPendingPerAddress(t *testing.T) {
 			first = conn
 		}
 	}
-	_, res, err := dial("203.0.113.50")
-	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("one socket too many: %v %+v", err, res)
+	// One more: the oldest waiting socket goes, so that sockets that send
+	// nothing cannot keep out one that will.
+	conn, _, err := dial("203.0.113.50")
+	if err != nil {
+		t.Fatalf("one socket more: %v", err)
 	}
-	if _, _, err := dial("203.0.113.51"); err != nil {
-		t.Errorf("another address: %v", err)
+	if code, _ := (&wsClient{t: t, conn: first}).closedWith(10 * time.Second); code != graph.CloseInitTimeout {
+		t.Errorf("the oldest waiting socket closed with %d, want %d", code, graph.CloseInitTimeout)
 	}
-	// The first socket initialises: its place is free again.
-	c := &wsClient{t: t, conn: first}
+	c := &wsClient{t: t, conn: conn}
 	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + a.token("alice")})
 	c.send(wsMessage{Type: "connection_init", Payload: init})
 	c.expect("connection_ack")
-	if _, _, err := dial("203.0.113.50"); err != nil {
-		t.Errorf("after one socket initialised: %v", err)
+	if _, _, err := dial("203.0.113.51"); err != nil {
+		t.Errorf("another address: %v", err)
 	}
 }

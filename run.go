@@ -312,11 +312,12 @@ func serve(ctx context.Context, cfg config, getenv func(string) string, stdout, 
 			RateLimit:   limiter,
 			ClientAddr:  cfg.ClientAddr,
 			GraphQL: graph.Options{
-				Shutdown:      sockets,
-				Limits:        cfg.Limits,
-				Introspection: cfg.Introspection,
-				Documents:     docs,
-				Mode:          cfg.DocumentsMode,
+				UnauthenticatedCost: unauthenticatedCost(cfg.RateLimit),
+				Shutdown:            sockets,
+				Limits:              cfg.Limits,
+				Introspection:       cfg.Introspection,
+				Documents:           docs,
+				Mode:                cfg.DocumentsMode,
 			},
 		})),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -586,6 +587,7 @@ func openRateLimit(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), 
 	// budget answers for it.
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond, -1
 	opts.DialerRetries = 1 // not go-redis's 5, 100 ms apart, before the local budget answers
+	opts.PoolTimeout = 200 * time.Millisecond
 	client := redis.NewClient(opts)
 	// While a client is refused, its refusals are answered from memory:
 	// a flood past the budget costs Redis nothing.
@@ -601,4 +603,15 @@ type redisLogger struct{ logger *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.logger.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// unauthenticatedCost is what a refused credential spends from its
+// address's budget: graph.UnauthenticatedCost, or a tenth of a burst too
+// small to hold ten of those, so that a small budget does not turn every
+// 401 into a 429.
+func unauthenticatedCost(l *ratelimit.Limit) int {
+	if l == nil || l.Burst >= 10*graph.UnauthenticatedCost {
+		return 0
+	}
+	return max(l.Burst/10, 1)
 }

@@ -34,6 +34,7 @@ const UnauthenticatedCost = 100
 type addrGuard struct {
 	limiter ratelimit.Limiter // nil: no limit
 	addrOf  func(*http.Request) netip.Addr
+	cost    int // 0: UnauthenticatedCost
 }
 
 // spend takes UnauthenticatedCost from addr's budget, returning how long
@@ -42,7 +43,11 @@ func (g addrGuard) spend(ctx context.Context, addr netip.Addr) time.Duration {
 	if g.limiter == nil || !addr.IsValid() {
 		return 0
 	}
-	res, err := g.limiter.Allow(ctx, ratelimit.AddrKey(addr), UnauthenticatedCost)
+	cost := g.cost
+	if cost <= 0 {
+		cost = UnauthenticatedCost
+	}
+	res, err := g.limiter.Allow(ctx, ratelimit.AddrKey(addr), cost)
 	if err != nil || res.Allowed {
 		return 0 // the request's context ended: the refusal it gets anyway will do
 	}
@@ -70,8 +75,7 @@ func tooManyUnauthenticated(w http.ResponseWriter, r *http.Request, wait time.Du
 
 // authenticate is auth.Middleware with the address budget: a request the
 // token check refuses spends from its address's, and once that is spent the
-// answer is 429 instead of 401. A 503 (keys not loaded) spends nothing: it
-// is the server's doing, not the client's.
+// answer is 429 instead of 401 (see spendsAddressBudget for which count).
 func authenticate(a auth.Authenticator, logger *slog.Logger, guard addrGuard, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, refusal := auth.Check(r.Context(), a, logger, r.Header.Values("Authorization"))
@@ -79,7 +83,7 @@ func authenticate(a auth.Authenticator, logger *slog.Logger, guard addrGuard, ne
 			next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})))
 			return
 		}
-		if refusal.Reason != code.ReasonKeysNotLoaded {
+		if spendsAddressBudget(refusal) {
 			if wait := guard.spend(r.Context(), guard.addr(r)); wait > 0 {
 				tooManyUnauthenticated(w, r, wait)
 				return
@@ -87,6 +91,15 @@ func authenticate(a auth.Authenticator, logger *slog.Logger, guard addrGuard, ne
 		}
 		auth.Refuse(w, refusal)
 	})
+}
+
+// spendsAddressBudget reports whether a refusal counts against the
+// client's address: a missing or invalid token does. An expired one does
+// not: its signature was good, so it came from a user whose client should
+// see the 401 it refreshes on; nor does a 503 (keys not loaded), which is
+// the server's doing.
+func spendsAddressBudget(refusal *auth.Refusal) bool {
+	return refusal.Reason == code.ReasonMissing || refusal.Reason == code.ReasonInvalid
 }
 
 func (g addrGuard) addr(r *http.Request) netip.Addr {

@@ -58,6 +58,9 @@ type Options struct {
 	// ClientAddr says which address a request came from (behind trusted
 	// proxies, the one they forwarded); nil is the TCP peer's.
 	ClientAddr func(*http.Request) netip.Addr
+	// UnauthenticatedCost replaces the constant of that name; 0 keeps it.
+	// A budget whose burst holds fewer than ten such requests needs less.
+	UnauthenticatedCost int
 }
 
 // NewHandler returns /query: its whole HTTP contract, in the order a
@@ -119,7 +122,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	b.limiter = opts.RateLimit
 	rules := documentRules{docs: opts.Documents, mode: opts.Mode, budget: b, introspection: opts.Introspection}
 	sockets := newWebSockets(opts.Auth, logger, opts.Origins, lim, opts.Shutdown)
-	sockets.guard = addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr}
+	sockets.guard = addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr, cost: opts.UnauthenticatedCost}
 	srv.AddTransport(sockets.transport())
 	srv.AddTransport(httpTransport{lim: lim, documentRules: rules})
 	srv.AddTransport(unsupportedTransport{})
@@ -159,7 +162,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	srv.SetRecoverFunc(gqlerr.NewRecoverFunc(logger))
 	// A WebSocket authenticates at connection_init: browsers cannot set
 	// headers on one.
-	guard := addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr}
+	guard := addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr, cost: opts.UnauthenticatedCost}
 	authenticated := authenticate(opts.Auth, logger, guard, srv)
 	upgrades := sockets.upgrades(srv)
 	return onlyGetPost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

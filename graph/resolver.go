@@ -39,7 +39,9 @@ func (r *Resolver) mutator(ctx context.Context) *ent.Client {
 // statements filtered by the caller (ent's UpdateOne re-reads by id alone,
 // in a transaction of its own): every statement is keyed by user_id, and
 // no BEGIN and COMMIT round trips. A task that is not the caller's updates
-// no row and is not found.
+// no row and is not found. The read is not atomic with the update: a task
+// deleted in between answers NOT_FOUND (its UPDATED event has gone out),
+// and one changed in between answers as it now is.
 func (r *Resolver) updateTask(ctx context.Context, id uuid.UUID, input ent.UpdateTaskInput) (*ent.Task, error) {
 	c := r.mutator(ctx)
 	if _, err := c.Task.Update().Where(task.ID(id)).SetInput(input).Save(ctx); err != nil {

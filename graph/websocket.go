@@ -12,7 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,15 +38,18 @@ const (
 	// its connectionParams (with a fresh token) again.
 	CloseForbidden = 4403
 	// CloseTooManyConnections: the user already has MaxConnectionsPerUser
-	// sockets open here, or the client's address has spent its budget of
-	// refused connection_inits. Fatal to graphql-ws clients, so they do
-	// not storm.
+	// sockets open here. Fatal to graphql-ws clients, so they do not storm.
 	CloseTooManyConnections = 4429
+	// CloseInitTimeout (graphql-transport-ws's code for an init timeout):
+	// the socket was the oldest of too many from its address still
+	// waiting to send connection_init.
+	CloseInitTimeout = 4408
 	// CloseGoingAway: the server is shutting down; reconnect (to another
 	// instance).
 	CloseGoingAway = 1001
 	// CloseTryAgainLater: events cannot be delivered for now (the broker
-	// between instances is down); reconnect.
+	// between instances is down), or the client's address has spent its
+	// budget of refused connection_inits; reconnect, after a while.
 	CloseTryAgainLater = 1013
 )
 
@@ -67,9 +70,10 @@ const (
 	// initTimeout is how long a socket may stay open without connection_init.
 	initTimeout = 10 * time.Second
 	// MaxPendingPerAddress bounds the sockets one client address (an IPv6
-	// /64) holds open without connection_init on an instance. A client
-	// sends it at once, so even a large NAT has few at a time; a script
-	// opening sockets and sending nothing holds at most this many.
+	// /64) holds open without connection_init on an instance: past it the
+	// oldest is closed. A client sends it at once, so even a large NAT has
+	// few at a time; a script opening sockets and sending nothing holds at
+	// most this many.
 	MaxPendingPerAddress = 32
 )
 
@@ -126,14 +130,14 @@ type webSockets struct {
 	users map[string]int
 	// pending counts each client address's sockets that have not sent
 	// connection_init yet (by ratelimit.AddrKey: an IPv6 /64 is one).
-	pending map[string]int
+	pending map[string][]*wsConn // oldest first
 }
 
 func newWebSockets(a auth.Authenticator, logger *slog.Logger, origins []string, lim Limits, shutdown context.Context) *webSockets {
 	if shutdown == nil {
 		shutdown = context.Background()
 	}
-	return &webSockets{auth: a, logger: logger, origins: originPatterns(origins), lim: lim, shutdown: shutdown, users: map[string]int{}, pending: map[string]int{}}
+	return &webSockets{auth: a, logger: logger, origins: originPatterns(origins), lim: lim, shutdown: shutdown, users: map[string]int{}, pending: map[string][]*wsConn{}}
 }
 
 // originPatterns turns the CORS allow-list (https://app.example.com) into
@@ -181,18 +185,7 @@ func (w *webSockets) upgrades(next http.Handler) http.Handler {
 			return
 		}
 		c := &wsConn{addr: w.guard.addr(r)}
-		release, ok := w.holdPending(c.addr)
-		if !ok {
-			rw.Header().Set("Retry-After", strconv.Itoa(int(initTimeout/time.Second)))
-			rw.Header().Set("Content-Type", mediaJSON)
-			rw.WriteHeader(http.StatusTooManyRequests)
-			writeRequestErrors(rw, &graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(r.Context(), &gqlerror.Error{
-				Message:    fmt.Sprintf("too many WebSockets from your address are waiting for connection_init (at most %d)", MaxPendingPerAddress),
-				Extensions: map[string]any{"code": gqlerr.RateLimited},
-			})}})
-			return
-		}
-		c.initialised = sync.OnceFunc(release)
+		c.initialised = sync.OnceFunc(w.holdPending(c))
 		defer c.initialised()
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), wsConnKey{}, c)))
 		// gqlgen returns from a few refusals without closing the socket.
@@ -247,11 +240,12 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 		switch {
 		case refusal.Reason == code.ReasonKeysNotLoaded:
 			closeCode = CloseTryAgainLater
-		default:
+		case spendsAddressBudget(refusal):
 			// As a 401 over HTTP, it spends from the address's budget;
-			// once that is spent the close is fatal to graphql-ws clients.
+			// once that is spent the client is told to back off (graphql-ws
+			// retries 1013 with growing waits).
 			if wait := w.guard.spend(ctx, c.addr); wait > 0 {
-				closeCode, reason = CloseTooManyConnections, fmt.Sprintf("too many refused credentials from your address; retry in %d s", retrySeconds(wait))
+				closeCode, reason = CloseTryAgainLater, fmt.Sprintf("too many refused credentials from your address; retry in %d s", retrySeconds(wait))
 			}
 		}
 		// The reason goes into the close frame, which gqlgen would send
@@ -280,23 +274,38 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 	return ctx, nil, nil
 }
 
-// holdPending counts a socket among its address's pending ones, unless
-// the address has MaxPendingPerAddress already; release uncounts it.
-func (w *webSockets) holdPending(addr netip.Addr) (release func(), ok bool) {
-	key := ratelimit.AddrKey(addr)
+// holdPending counts c among its address's sockets that have not sent
+// connection_init, and returns what uncounts it. An address already at
+// MaxPendingPerAddress loses its oldest one (closed with 4408, as an init
+// timeout is): refusing the newest instead would let anyone sharing the
+// address keep everyone else's sockets out.
+func (w *webSockets) holdPending(c *wsConn) (release func()) {
+	key := ratelimit.AddrKey(c.addr)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.pending[key] >= MaxPendingPerAddress {
-		return nil, false
+	if waiting := w.pending[key]; len(waiting) >= MaxPendingPerAddress {
+		oldest := waiting[0]
+		w.pending[key] = waiting[1:]
+		if s := oldest.socket.Load(); s != nil {
+			go func() {
+				_ = s.conn.Close(CloseInitTimeout, "too many sockets from your address are waiting for connection_init")
+			}()
+		}
 	}
-	w.pending[key]++
+	w.pending[key] = append(w.pending[key], c)
 	return func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if w.pending[key]--; w.pending[key] <= 0 {
-			delete(w.pending, key)
+		waiting := w.pending[key]
+		if i := slices.Index(waiting, c); i >= 0 {
+			waiting = slices.Delete(waiting, i, i+1)
 		}
-	}, true
+		if len(waiting) == 0 {
+			delete(w.pending, key)
+		} else {
+			w.pending[key] = waiting
+		}
+	}
 }
 
 // closed releases what init took.

@@ -103,7 +103,16 @@ func (t *pgxTx) Query(ctx context.Context, query string, args, v any) error {
 	return queryRows(ctx, t.tx, query, args, v)
 }
 
-func (t *pgxTx) Commit() error { return t.tx.Commit(t.ctx) }
+// Commit commits, unless the transaction's context has ended: then it rolls
+// back, as database/sql does, keeping the connection (pgx would close a
+// connection whose COMMIT was cancelled).
+func (t *pgxTx) Commit() error {
+	if err := t.ctx.Err(); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	return t.tx.Commit(t.ctx)
+}
 
 // rollbackTimeout bounds a rollback whose transaction's context has ended:
 // it still runs, so that the connection goes back to the pool clean.
