@@ -25,6 +25,7 @@ import (
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
+	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/testdb"
 )
@@ -802,5 +803,22 @@ func TestBinaryShutdownDelay(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "draining") || !strings.Contains(l, `msg="shut down"`) {
 		t.Errorf("no draining and shut down lines:\n%s", l)
+	}
+}
+
+func TestUnauthenticatedCost(t *testing.T) {
+	for _, c := range []struct {
+		limit *ratelimit.Limit
+		want  int
+	}{
+		{nil, 0},
+		{&ratelimit.Limit{Rate: 60000, Period: time.Minute, Burst: 9000}, 0},
+		{&ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 1000}, 0},
+		{&ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 140}, 14},
+		{&ratelimit.Limit{Rate: 1, Period: time.Minute, Burst: 5}, 1},
+	} {
+		if got := unauthenticatedCost(c.limit); got != c.want {
+			t.Errorf("unauthenticatedCost(%+v) = %d, want %d", c.limit, got, c.want)
+		}
 	}
 }

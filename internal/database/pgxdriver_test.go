@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 
@@ -60,5 +61,58 @@ func TestCustomPlans(t *testing.T) {
 	}
 	if n := prepared(); n != 1 {
 		t.Errorf("by default: %d prepared statements, want 1", n)
+	}
+}
+
+// TestCommitAfterContextEnds: a transaction whose context ended before its
+// COMMIT rolls back, reports the context's error, and leaves its connection
+// in the pool (pgx would close a connection whose COMMIT was cancelled).
+func TestCommitAfterContextEnds(t *testing.T) {
+	if os.Getenv(testdb.EnvURL) == "" {
+		t.Skip("set TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	url := testdb.URL(t, dialect.Postgres)
+	setup, err := database.Open(ctx, url, database.Pool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
+	setup.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(ctx, url, database.Pool{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	backend := func() int {
+		t.Helper()
+		var pid int
+		if err := db.SQL.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	before := backend()
+	reqCtx, cancel := context.WithCancel(viewer.NewContext(ctx, viewer.Viewer{Subject: "alice"}))
+	tx, err := db.Client.Tx(reqCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Task.Create().SetTitle("never committed").Save(reqCtx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := tx.Commit(); !errors.Is(err, context.Canceled) {
+		t.Errorf("commit after the context ended: %v, want context.Canceled", err)
+	}
+	if after := backend(); after != before {
+		t.Errorf("the connection was replaced (backend %d, then %d)", before, after)
+	}
+	n, err := db.Client.Task.Query().Count(viewer.NewContext(ctx, viewer.Viewer{Subject: "alice"}))
+	if err != nil || n != 0 {
+		t.Errorf("tasks after the rolled-back transaction: %d, %v", n, err)
 	}
 }
