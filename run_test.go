@@ -25,8 +25,8 @@ import (
 
 	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/auth"
-	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/gqlerr"
+	"github.com/taskapi/server/internal/ratelimit"
 	"github.com/taskapi/server/internal/testdb"
 )
 
