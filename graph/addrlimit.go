@@ -23,9 +23,11 @@ import (
 // UnauthenticatedCost is what a request refused for its credentials (a 401,
 // or a WebSocket's refused connection_init) spends from its client
 // address's budget, in the cost units of an operation. With the default
-// budget an address may send 90 such requests at once and 600 a minute:
-// far more than the clients of people whose tokens expired, far fewer than
-// a script guessing tokens.
+// budget an address may send 90 such requests at once and 600 a minute,
+// far more than people's clients do. Past it the answer is a 429 that says
+// when to come back, and the address's refusals are answered from memory
+// (ratelimit.Remember), with no round trip to Redis. The token is still
+// checked first: a valid one is served whatever its address did.
 const UnauthenticatedCost = 100
 
 // addrGuard holds requests that fail authentication to their client

@@ -70,10 +70,10 @@ const (
 	// initTimeout is how long a socket may stay open without connection_init.
 	initTimeout = 10 * time.Second
 	// MaxPendingPerAddress bounds the sockets one client address (an IPv6
-	// /64) holds open without connection_init on an instance: past it the
-	// oldest is closed. A client sends it at once, so even a large NAT has
-	// few at a time; a script opening sockets and sending nothing holds at
-	// most this many.
+	// /64) holds open without an accepted connection_init on an instance,
+	// closing ones included: past it the oldest is closed. A client sends
+	// one at once, so even a large NAT has few at a time; a script opening
+	// sockets that send nothing, or a bad token, holds at most this many.
 	MaxPendingPerAddress = 32
 )
 
@@ -224,7 +224,6 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 	if c == nil {
 		return ctx, nil, errors.New("internal: no connection state")
 	}
-	c.initialised()
 	// As over HTTP, where two Authorization headers are refused: both
 	// spellings at once are.
 	var values []string
@@ -254,6 +253,9 @@ func (w *webSockets) init(ctx context.Context, payload transport.InitPayload) (c
 		c.reason.CompareAndSwap(nil, &reason)
 		return transport.WithWebsocketCloseCode(ctx, closeCode), nil, errors.New(reason)
 	}
+	// Only now does the socket leave its address's pending ones: a refused
+	// one stays counted while it closes.
+	c.initialised()
 	w.mu.Lock()
 	if w.users[id.Subject] >= MaxConnectionsPerUser {
 		w.mu.Unlock()

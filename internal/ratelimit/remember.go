@@ -47,10 +47,12 @@ func (r *remembering) Allow(ctx context.Context, key string, cost int) (Result, 
 		}
 	}
 	asked := time.Now() // the wait runs from before the round trip
+	degraded := r.Degraded()
 	res, err := r.next.Allow(ctx, key, cost)
 	// A refusal by a degraded limiter's fallback is not remembered: it
 	// would outlive the outage, refusing what the shared budget allows.
-	if err == nil && !res.Allowed && res.RetryAfter > 0 && !r.Degraded() {
+	// Degraded before or after the call, the fallback may have answered.
+	if err == nil && !res.Allowed && res.RetryAfter > 0 && !degraded && !r.Degraded() {
 		r.refused.Set(key, refusal{until: asked.Add(res.RetryAfter), cost: cost})
 	}
 	return res, err
