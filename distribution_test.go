@@ -28,6 +28,7 @@ func TestEveryStatementIsKeyedByUser(t *testing.T) {
 
 		ops := []struct{ name, query string }{
 			{"list with count", `{ tasks(first: 5) { totalCount edges { cursor node { id title } } } }`},
+			{"count up to", `{ tasks(where: {isCompleted: false}) { count(atMost: 5) { value exact } } }`},
 			{"filtered list", `{ tasks(first: 5, where: {titleContains: "a", isCompleted: false}) { edges { node { id } } } }`},
 			{"task", fmt.Sprintf(`{ task(id: %q) { id } }`, mine.ID)},
 			{"node", fmt.Sprintf(`{ node(id: %q) { id } }`, mine.ID)},

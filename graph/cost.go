@@ -16,8 +16,9 @@ type estimate struct {
 	// cost: each field 1 and what it selects, a connection's edges and
 	// nodes times its page size, a list looked up by ids times their
 	// number, StatementCost for each SQL statement (a root field, a
-	// totalCount) and ScanCost more for a statement that may read all of
-	// the caller's rows. __typename is free.
+	// totalCount, a count) and ScanCost more for a statement that may read
+	// all of the caller's rows (a count: its share of ScanCost, atMost of
+	// MaxCountUpTo). __typename is free.
 	cost int
 	// bytes bounds the JSON of the answer's data: each value at the most
 	// its type can take (a description of 2,000 characters that all need
@@ -94,8 +95,21 @@ func (c coster) field(f *ast.Field, page int) estimate {
 	if page > 0 && f.Name == "totalCount" {
 		n.cost = satAdd(n.cost, ScanCost) // counts every row that matches
 	}
+	if page > 0 && f.Name == "count" {
+		// Reads up to atMost+1 ids: ScanCost at the most allowed.
+		atMost := DefaultCountUpTo
+		if a := f.Arguments.ForName("atMost"); a != nil {
+			if v, ok := c.intValue(a.Value); ok {
+				atMost = min(max(v, 1), MaxCountUpTo)
+			}
+		}
+		n.cost = satAdd(n.cost, StatementCost+ScanCost*atMost/MaxCountUpTo)
+	}
 	return n
 }
+
+// DefaultCountUpTo is TaskConnection.count's default atMost.
+const DefaultCountUpTo = 1000
 
 // maxTypeName bounds a __typename's JSON.
 const maxTypeName = 64

@@ -77,4 +77,10 @@ func (r *queryResolver) Tasks(ctx context.Context, after *entgql.Cursor[uuid.UUI
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// TaskConnection returns TaskConnectionResolver implementation.
+func (r *Resolver) TaskConnection() TaskConnectionResolver { return &taskConnectionResolver{r} }
+
+type (
+	queryResolver          struct{ *Resolver }
+	taskConnectionResolver struct{ *Resolver }
+)

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	TaskConnection() TaskConnectionResolver
 	TaskEvent() TaskEventResolver
 }
 
@@ -76,9 +77,15 @@ type ComplexityRoot struct {
 	}
 
 	TaskConnection struct {
+		Count      func(childComplexity int, atMost int) int
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	TaskCount struct {
+		Exact func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	TaskEdge struct {
@@ -110,6 +117,9 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	TaskChanged(ctx context.Context) (<-chan *TaskEvent, error)
+}
+type TaskConnectionResolver interface {
+	Count(ctx context.Context, obj *ent.TaskConnection, atMost int) (*TaskCount, error)
 }
 type TaskEventResolver interface {
 	Task(ctx context.Context, obj *TaskEvent) (*ent.Task, error)
@@ -281,6 +291,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Task.UpdatedAt(childComplexity), true
 
+	case "TaskConnection.count":
+		if e.ComplexityRoot.TaskConnection.Count == nil {
+			break
+		}
+
+		args, err := ec.field_TaskConnection_count_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.TaskConnection.Count(childComplexity, args["atMost"].(int)), true
 	case "TaskConnection.edges":
 		if e.ComplexityRoot.TaskConnection.Edges == nil {
 			break
@@ -299,6 +320,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TaskConnection.TotalCount(childComplexity), true
+
+	case "TaskCount.exact":
+		if e.ComplexityRoot.TaskCount.Exact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCount.Exact(childComplexity), true
+	case "TaskCount.value":
+		if e.ComplexityRoot.TaskCount.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCount.Value(childComplexity), true
 
 	case "TaskEdge.cursor":
 		if e.ComplexityRoot.TaskEdge.Cursor == nil {
@@ -762,6 +796,30 @@ enum TaskEventKind {
   UPDATED
   DELETED
 }
+
+extend type TaskConnection {
+  """
+  How many tasks match the connection's filter, counted up to atMost (1 to
+  10,000): exact is false when more match, and value is then atMost. Unlike
+  totalCount, which reads every matching task, it stops there, so a list of
+  100,000 tasks costs what one of atMost does. For "1,000+" in a UI.
+  """
+  count(atMost: Int! = 1000): TaskCount!
+}
+
+"""
+A count that may stop early.
+"""
+type TaskCount {
+  """
+  The tasks counted: all that match when exact, else atMost.
+  """
+  value: Int!
+  """
+  Whether value is every matching task; false when more than atMost match.
+  """
+  exact: Boolean!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -810,8 +868,20 @@ func (ec *executionContext) childFields_TaskConnection(ctx context.Context, fiel
 		return ec.fieldContext_TaskConnection_pageInfo(ctx, field)
 	case "totalCount":
 		return ec.fieldContext_TaskConnection_totalCount(ctx, field)
+	case "count":
+		return ec.fieldContext_TaskConnection_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TaskConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_TaskCount_value(ctx, field)
+	case "exact":
+		return ec.fieldContext_TaskCount_exact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskCount", field.Name)
 }
 
 func (ec *executionContext) childFields_TaskEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1109,6 +1179,20 @@ func (ec *executionContext) field_Query_tasks_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_TaskConnection_count_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "atMost",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atMost"] = arg0
 	return args, nil
 }
 
@@ -1805,6 +1889,96 @@ func (ec *executionContext) _TaskConnection_totalCount(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_TaskConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TaskConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TaskConnection_count(ctx context.Context, field graphql.CollectedField, obj *ent.TaskConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskConnection_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.TaskConnection().Count(ctx, obj, fc.Args["atMost"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *TaskCount) graphql.Marshaler {
+			return ec.marshalNTaskCount2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskCount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskConnection_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TaskConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TaskCount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_TaskConnection_count_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TaskCount_value(ctx context.Context, field graphql.CollectedField, obj *TaskCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskCount_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskCount_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TaskCount_exact(ctx context.Context, field graphql.CollectedField, obj *TaskCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskCount_exact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskCount_exact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TaskCount", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _TaskEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.TaskEdge) (ret graphql.Marshaler) {
@@ -3892,7 +4066,7 @@ func (ec *executionContext) _TaskConnection(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, taskConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.DeferredGroup{}
+	deferred := graphql.NewDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -3900,15 +4074,59 @@ func (ec *executionContext) _TaskConnection(ctx context.Context, sel ast.Selecti
 		case "edges":
 			out.Values[i] = ec._TaskConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._TaskConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "totalCount":
 			out.Values[i] = ec._TaskConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "count":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TaskConnection_count(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var taskCountImplementors = []string{"TaskCount"}
+
+func (ec *executionContext) _TaskCount(ctx context.Context, sel ast.SelectionSet, obj *TaskCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, taskCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.DeferredGroup{}
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TaskCount")
+		case "value":
+			out.Values[i] = ec._TaskCount_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exact":
+			out.Values[i] = ec._TaskCount_exact(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4515,6 +4733,14 @@ func (ec *executionContext) marshalNTaskConnection2ᚖgithubᚗcomᚋtaskapiᚋs
 		return graphql.Null
 	}
 	return ec._TaskConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTaskCount2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskCount(ctx context.Context, sel ast.SelectionSet, v *TaskCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TaskCount!")
+		return graphql.Null
+	}
+	return ec._TaskCount(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTaskEvent2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskEvent(ctx context.Context, sel ast.SelectionSet, v *TaskEvent) graphql.Marshaler {

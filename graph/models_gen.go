@@ -14,6 +14,14 @@ import (
 type Subscription struct {
 }
 
+// A count that may stop early.
+type TaskCount struct {
+	// The tasks counted: all that match when exact, else atMost.
+	Value int `json:"value"`
+	// Whether value is every matching task; false when more than atMost match.
+	Exact bool `json:"exact"`
+}
+
 // One change to one of the caller's tasks.
 type TaskEvent struct {
 	Kind   TaskEventKind `json:"kind"`

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
@@ -9,6 +10,7 @@ import (
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/ent/task"
 	"github.com/taskapi/server/internal/broker"
+	"github.com/taskapi/server/internal/gqlerr"
 )
 
 // Resolver is the root resolver. It holds no per-request state: the viewer
@@ -48,4 +50,37 @@ func (r *Resolver) updateTask(ctx context.Context, id uuid.UUID, input ent.Updat
 		return nil, err
 	}
 	return c.Task.Get(ctx, id)
+}
+
+// MaxCountUpTo bounds TaskConnection.count's atMost: counting stops after
+// that many of the caller's matching tasks.
+const MaxCountUpTo = 10_000
+
+// countUpTo counts the tasks of the enclosing tasks(...) connection's filter,
+// stopping after atMost: it reads at most atMost+1 ids, in the listing
+// index's order, through privacy like any query.
+func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error) {
+	if atMost < 1 || atMost > MaxCountUpTo {
+		return nil, gqlerr.BadInput("atMost", fmt.Sprintf("atMost must be from 1 to %d", MaxCountUpTo))
+	}
+	q := r.client.Task.Query()
+	// The connection's own arguments: its filter, not its cursors, as
+	// totalCount counts.
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if fc.Field.Name != "tasks" || fc.Object != "Query" {
+			continue
+		}
+		if where, _ := fc.Args["where"].(*ent.TaskWhereInput); where != nil {
+			var err error
+			if q, err = where.Filter(q); err != nil {
+				return nil, err
+			}
+		}
+		break
+	}
+	ids, err := q.Limit(atMost + 1).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &TaskCount{Value: min(len(ids), atMost), Exact: len(ids) <= atMost}, nil
 }

@@ -41,6 +41,11 @@ func (r *subscriptionResolver) TaskChanged(ctx context.Context) (<-chan *TaskEve
 	return r.taskChanged(ctx)
 }
 
+// Count is the resolver for the count field.
+func (r *taskConnectionResolver) Count(ctx context.Context, obj *ent.TaskConnection, atMost int) (*TaskCount, error) {
+	return r.countUpTo(ctx, atMost)
+}
+
 // Task is the resolver for the task field.
 func (r *taskEventResolver) Task(ctx context.Context, obj *TaskEvent) (*ent.Task, error) {
 	return r.eventTask(ctx, obj)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -138,5 +139,40 @@ func TestDocumentWeight(t *testing.T) {
 	// two 4; b, the spread, the inline fragment and c 4; F and d 2.
 	if n := astNodes(doc); n != 1+2+4+4+2 {
 		t.Errorf("%d nodes", n)
+	}
+}
+
+// TestCountCost: a count costs a statement and its share of a full scan,
+// by atMost, written or from a variable; a totalCount costs the full scan.
+func TestCountCost(t *testing.T) {
+	cost := func(q string, vars map[string]any) int {
+		t.Helper()
+		doc, err := parser.ParseQuery(&ast.Source{Input: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := validator.Validate(NewSchema(nil, nil).Schema(), doc); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return estimateOf(doc.Operations[0], vars).cost
+	}
+	bare := cost(`{ tasks(first: 1) { pageInfo { hasNextPage } } }`, nil)
+	fields := 3 // count, value, exact
+	for _, c := range []struct {
+		q    string
+		vars map[string]any
+		want int
+	}{
+		{`{ tasks(first: 1) { pageInfo { hasNextPage } count { value exact } } }`, nil, StatementCost + ScanCost*DefaultCountUpTo/MaxCountUpTo},
+		{`{ tasks(first: 1) { pageInfo { hasNextPage } count(atMost: 10000) { value exact } } }`, nil, StatementCost + ScanCost},
+		{`query($n: Int!) { tasks(first: 1) { pageInfo { hasNextPage } count(atMost: $n) { value exact } } }`, map[string]any{"n": 40}, StatementCost + 1},
+		{`query($n: Int!) { tasks(first: 1) { pageInfo { hasNextPage } count(atMost: $n) { value exact } } }`, map[string]any{"n": json.Number("1000000000")}, StatementCost + ScanCost},
+	} {
+		if got := cost(c.q, c.vars) - bare - fields; got != c.want {
+			t.Errorf("%s %v: count costs %d, want %d", c.q, c.vars, got, c.want)
+		}
+	}
+	if got := cost(`{ tasks(first: 1) { pageInfo { hasNextPage } totalCount } }`, nil) - bare - 1; got != StatementCost+ScanCost {
+		t.Errorf("totalCount costs %d, want %d", got, StatementCost+ScanCost)
 	}
 }
