@@ -99,6 +99,25 @@ func TestTaskListingPlan(t *testing.T) {
 		}
 	})
 
+	t.Run("a count up to atMost reads the listing index and stops", func(t *testing.T) {
+		rec.reset()
+		var out struct{ Tasks struct{ Count struct{ Value int } } }
+		a.post(tok, `{ tasks { count(atMost: 10) { value } } }`, nil).decode(t, &out)
+		stmts := rec.statements()
+		if out.Tasks.Count.Value != 10 || len(stmts) != 1 {
+			t.Fatalf("count %d in %d statements, want 10 in 1", out.Tasks.Count.Value, len(stmts))
+		}
+		plan := explain(t, db, stmts[0])
+		if indexes := indexNames(plan); !slices.Contains(indexes, "idx_tasks_user_id_created_at") {
+			t.Errorf("plan uses indexes %v, want idx_tasks_user_id_created_at", indexes)
+		}
+		for _, node := range planValues(plan, "Node Type") {
+			if strings.Contains(node, "Sort") || node == "Seq Scan" {
+				t.Errorf("plan has a %s node", node)
+			}
+		}
+	})
+
 	t.Run("the whole contract query is two statements", func(t *testing.T) {
 		rec.reset()
 		c := a.list(t, tok, map[string]any{"first": 20})

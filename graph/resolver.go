@@ -57,8 +57,8 @@ func (r *Resolver) updateTask(ctx context.Context, id uuid.UUID, input ent.Updat
 const MaxCountUpTo = 10_000
 
 // countUpTo counts the tasks of the enclosing tasks(...) connection's filter,
-// stopping after atMost: it reads at most atMost+1 ids, in the listing
-// index's order, through privacy like any query.
+// stopping after atMost: it reads at most atMost+1 ids through privacy,
+// like any query.
 func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error) {
 	if atMost < 1 || atMost > MaxCountUpTo {
 		return nil, gqlerr.BadInput("atMost", fmt.Sprintf("atMost must be from 1 to %d", MaxCountUpTo))
@@ -78,7 +78,9 @@ func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error
 		}
 		break
 	}
-	ids, err := q.Limit(atMost + 1).IDs(ctx)
+	// In the listing index's order: read off it, the scan stops at atMost+1
+	// (unordered, PostgreSQL may scan the table from its start instead).
+	ids, err := q.Order(ent.Desc(task.FieldCreatedAt), ent.Desc(task.FieldID)).Limit(atMost + 1).IDs(ctx)
 	if err != nil {
 		return nil, err
 	}
