@@ -101,7 +101,9 @@ func TestTaskListingPlan(t *testing.T) {
 
 	t.Run("a count up to atMost reads the listing index and stops", func(t *testing.T) {
 		rec.reset()
-		var out struct{ Tasks struct{ Count struct{ Value int } } }
+		var out struct {
+			Tasks struct{ Count struct{ Value int } }
+		}
 		a.post(tok, `{ tasks { count(atMost: 10) { value } } }`, nil).decode(t, &out)
 		stmts := rec.statements()
 		if out.Tasks.Count.Value != 10 || len(stmts) != 1 {
