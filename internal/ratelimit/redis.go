@@ -146,7 +146,11 @@ func (r *Redis) maybeProbe() {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		defer cancel()
-		if r.rdb.Ping(ctx).Err() != nil {
+		// What requests do, not a PING: a Redis that answers PING but
+		// refuses scripts (a read-only replica, out of memory, an ACL)
+		// would otherwise flip between degraded and shared every probe.
+		probe := redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Second}
+		if _, err := r.rl.AllowN(ctx, r.prefix+"probe", probe, 0); err != nil {
 			return
 		}
 		if r.degraded.CompareAndSwap(true, false) {

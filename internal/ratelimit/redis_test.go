@@ -112,6 +112,31 @@ func TestRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("a Redis that answers PING but refuses scripts stays degraded", func(t *testing.T) {
+		admin := newClient(t, opts)
+		user, password := "rl_noscript_"+rand.Text()[:8], rand.Text()
+		if err := admin.Do(context.Background(), "ACL", "SETUSER", user, "on", ">"+password, "~*", "+@all", "-@scripting").Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+		o := *opts
+		o.Username, o.Password = user, password
+		r := NewRedis(newClient(t, &o), slow, NewLocal(slow, 10), nil,
+			WithPrefix(testPrefix(t, opts)), WithProbeInterval(10*time.Millisecond))
+		spend(t, r, "k", 1, 1)
+		if !r.Degraded() {
+			t.Fatal("not degraded when scripts are refused")
+		}
+		for i := range 5 {
+			time.Sleep(20 * time.Millisecond)  // past the probe interval
+			spend(t, r, "k", 1, 1)             // starts a probe
+			time.Sleep(100 * time.Millisecond) // for its answer
+			if !r.Degraded() {
+				t.Fatalf("probe %d took a Redis that refuses scripts for healthy", i)
+			}
+		}
+	})
+
 	t.Run("while degraded, requests do not touch Redis between probes", func(t *testing.T) {
 		p := startProxy(t, opts.Addr)
 		via := *opts
