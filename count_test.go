@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/taskapi/server/internal/database"
@@ -65,12 +67,31 @@ func TestCountUpTo(t *testing.T) {
 				t.Errorf("after a cursor: %+v", out.Tasks.Count)
 			}
 		})
-		t.Run("atMost out of bounds is refused before any statement", func(t *testing.T) {
+		t.Run("atMost out of bounds: a null count and an error, the page kept", func(t *testing.T) {
 			for _, n := range []int{0, -1, 10_001} {
-				res := a.post(alice, `query($n: Int!) { tasks { count(atMost: $n) { value } } }`, map[string]any{"n": n})
+				res := a.post(alice, `query($n: Int!) { tasks(first: 2) { count(atMost: $n) { value } edges { node { id } } } }`, map[string]any{"n": n})
 				e := res.onlyError(t)
-				if res.Status != http.StatusOK || e.code() != gqlerr.BadUserInput {
+				var out struct {
+					Tasks struct {
+						Count *count
+						Edges []any
+					}
+				}
+				_ = json.Unmarshal(res.Data, &out)
+				if res.Status != http.StatusOK || e.code() != gqlerr.BadUserInput || out.Tasks.Count != nil || len(out.Tasks.Edges) != 2 {
 					t.Errorf("atMost %d: %d %s", n, res.Status, res.Body)
+				}
+			}
+		})
+		t.Run("counts are costed on an empty page and under a filter", func(t *testing.T) {
+			var b strings.Builder
+			for i := range 20 {
+				fmt.Fprintf(&b, " c%d: count(atMost: 10000) { value }", i)
+			}
+			for _, args := range []string{"(first: 0)", `(first: 1, where: {titleContains: "even"})`} {
+				res := a.post(alice, `{ tasks`+args+` {`+b.String()+` } }`, nil)
+				if e := res.onlyError(t); e.code() != gqlerr.ComplexityLimit {
+					t.Errorf("20 counts of tasks%s: %s", args, res.Body)
 				}
 			}
 		})

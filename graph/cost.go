@@ -38,13 +38,22 @@ func (e estimate) times(k int) estimate {
 // expands fragments as it goes.
 func estimateOf(op *ast.OperationDefinition, vars map[string]any) estimate {
 	c := coster{vars: vars}
-	return c.set(op.SelectionSet, 0).plus(estimate{bytes: len(`{}`)})
+	return c.set(op.SelectionSet, noConnection).plus(estimate{bytes: len(`{}`)})
 }
 
-type coster struct{ vars map[string]any }
+type coster struct {
+	vars map[string]any
+	// filtered: the connection being walked has a filter or order that no
+	// index serves, so a count of it may read every row the caller owns.
+	filtered bool
+}
+
+// noConnection is set's page for a selection set that belongs to no
+// connection; a connection's page may be 0 (first: 0) and still count.
+const noConnection = -1
 
 // set weighs a selection set; page is the page size of the connection it
-// belongs to, 0 when it is no connection.
+// belongs to, noConnection when it is none.
 func (c coster) set(set ast.SelectionSet, page int) estimate {
 	var n estimate
 	for _, sel := range set {
@@ -69,43 +78,59 @@ func (c coster) field(f *ast.Field, page int) estimate {
 			return estimate{bytes: key + maxTypeName}
 		}
 		// The schema: no SQL, no pages, and lists as long as it is.
-		inner := c.set(f.SelectionSet, 0)
+		inner := c.set(f.SelectionSet, noConnection)
 		return estimate{1 + inner.cost, key + valueBytes(f) + inner.bytes}
 	}
 	var inner estimate
 	if isConnection(f) {
-		inner = c.set(f.SelectionSet, c.pageSize(f))
+		cc := c
+		cc.filtered = c.scanCost(f) > 0
+		inner = cc.set(f.SelectionSet, c.pageSize(f))
 	} else {
-		inner = c.set(f.SelectionSet, 0)
+		cc := c
+		cc.filtered = false
+		inner = cc.set(f.SelectionSet, noConnection)
 	}
 	n := estimate{1 + inner.cost, valueBytes(f) + inner.bytes}
 	switch {
-	case page > 0 && (f.Name == "edges" || f.Name == "nodes"):
+	case page >= 0 && (f.Name == "edges" || f.Name == "nodes"):
 		n = n.times(page)
 	case f.Definition != nil && f.Definition.Type.Elem != nil && f.Arguments.ForName("ids") != nil:
 		n = n.times(max(c.listLen(f.Arguments.ForName("ids").Value), 1))
 	}
 	n.bytes = satAdd(n.bytes, key)
-	if isRoot(f) || page > 0 && f.Name == "totalCount" {
+	// A count runs whatever the page size, first: 0 included.
+	counts := page >= 0 && (f.Name == "totalCount" || f.Name == "count")
+	if isRoot(f) || counts {
 		n.cost = satAdd(n.cost, StatementCost)
 	}
 	if isRoot(f) && isConnection(f) {
 		n.cost = satAdd(n.cost, c.scanCost(f))
 	}
-	if page > 0 && f.Name == "totalCount" {
+	if counts && f.Name == "totalCount" {
 		n.cost = satAdd(n.cost, ScanCost) // counts every row that matches
 	}
-	if page > 0 && f.Name == "count" {
-		// Reads up to atMost+1 ids: ScanCost at the most allowed.
-		atMost := DefaultCountUpTo
-		if a := f.Arguments.ForName("atMost"); a != nil {
-			if v, ok := c.intValue(a.Value); ok {
-				atMost = min(max(v, 1), MaxCountUpTo)
-			}
-		}
-		n.cost = satAdd(n.cost, StatementCost+ScanCost*atMost/MaxCountUpTo)
+	if counts && f.Name == "count" {
+		n.cost = satAdd(n.cost, c.countCost(f))
 	}
 	return n
+}
+
+// countCost is what a count(atMost:) reads beyond its statement: the share
+// of a full scan its bucket of ids is (rounded up), or a full scan when the
+// connection's filter is one no index serves, since matches may then be
+// anywhere among the caller's rows.
+func (c coster) countCost(f *ast.Field) int {
+	if c.filtered {
+		return ScanCost
+	}
+	atMost := DefaultCountUpTo
+	if a := f.Arguments.ForName("atMost"); a != nil {
+		if v, ok := c.intValue(a.Value); ok {
+			atMost = min(max(v, 1), MaxCountUpTo)
+		}
+	}
+	return (ScanCost*CountBucket(atMost) + MaxCountUpTo - 1) / MaxCountUpTo
 }
 
 // DefaultCountUpTo is TaskConnection.count's default atMost.

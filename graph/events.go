@@ -117,6 +117,9 @@ func changed(ctx context.Context, m *ent.TaskMutation, v ent.Value, ids []uuid.U
 		}
 		ids = []uuid.UUID{id}
 	}
+	if n, _ := v.(int); n == 0 && m.Op().Is(ent.OpUpdate|ent.OpDelete) {
+		return nil // the rows read before the change were gone (deleted meanwhile)
+	}
 	events := make([]broker.Event, 0, len(ids))
 	for _, id := range ids {
 		events = append(events, broker.Event{Kind: kind, UserID: vw.Subject, TaskID: id})

@@ -802,9 +802,10 @@ extend type TaskConnection {
   How many tasks match the connection's filter, counted up to atMost (1 to
   10,000): exact is false when more match, and value is then atMost. Unlike
   totalCount, which reads every matching task, it stops there, so a list of
-  100,000 tasks costs what one of atMost does. For "1,000+" in a UI.
+  100,000 tasks costs what one of atMost does. For "1,000+" in a UI. Null,
+  with a BAD_USER_INPUT error, for an atMost out of range.
   """
-  count(atMost: Int! = 1000): TaskCount!
+  count(atMost: Int! = 1000): TaskCount
 }
 
 """
@@ -1905,10 +1906,10 @@ func (ec *executionContext) _TaskConnection_count(ctx context.Context, field gra
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *TaskCount) graphql.Marshaler {
-			return ec.marshalNTaskCount2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskCount(ctx, selections, v)
+			return ec.marshalOTaskCount2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskCount(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_TaskConnection_count(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4088,7 +4089,7 @@ func (ec *executionContext) _TaskConnection(ctx context.Context, sel ast.Selecti
 			}
 		case "count":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TaskConnection_count(ctx, field, obj)
 				})
@@ -4735,14 +4736,6 @@ func (ec *executionContext) marshalNTaskConnection2ᚖgithubᚗcomᚋtaskapiᚋs
 	return ec._TaskConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNTaskCount2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskCount(ctx context.Context, sel ast.SelectionSet, v *TaskCount) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "TaskCount!")
-		return graphql.Null
-	}
-	return ec._TaskCount(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNTaskEvent2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskEvent(ctx context.Context, sel ast.SelectionSet, v *TaskEvent) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "TaskEvent!")
@@ -5125,6 +5118,13 @@ func (ec *executionContext) marshalOTask2ᚖgithubᚗcomᚋtaskapiᚋserverᚋen
 		return graphql.Null
 	}
 	return ec._Task(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOTaskCount2ᚖgithubᚗcomᚋtaskapiᚋserverᚋgraphᚐTaskCount(ctx context.Context, sel ast.SelectionSet, v *TaskCount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TaskCount(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOTaskEdge2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋentᚐTaskEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.TaskEdge) graphql.Marshaler {

@@ -261,7 +261,11 @@ const RootFieldsAtOnce = 4
 type slotsKey struct{}
 
 func rootFieldSlots(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	return next(context.WithValue(ctx, slotsKey{}, make(chan struct{}, RootFieldsAtOnce)))
+	ctx = context.WithValue(ctx, slotsKey{}, make(chan struct{}, RootFieldsAtOnce))
+	// A count waits only on other counts, never on a root field's slot,
+	// which the count's own root field holds.
+	ctx = context.WithValue(ctx, countSlotsKey{}, make(chan struct{}, CountsAtOnce))
+	return next(ctx)
 }
 
 func takeRootFieldSlot(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {

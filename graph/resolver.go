@@ -10,6 +10,7 @@ import (
 	"github.com/taskapi/server/ent"
 	"github.com/taskapi/server/ent/task"
 	"github.com/taskapi/server/internal/broker"
+	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/gqlerr"
 )
 
@@ -56,9 +57,25 @@ func (r *Resolver) updateTask(ctx context.Context, id uuid.UUID, input ent.Updat
 // that many of the caller's matching tasks.
 const MaxCountUpTo = 10_000
 
+// CountBucket is how many ids a count(atMost:) reads, less one: the first
+// of 10, 100, 1,000 and 10,000 that holds atMost. ent writes the limit into
+// the statement's text, and a few buckets keep the statements few.
+func CountBucket(atMost int) int {
+	b := 10
+	for b < atMost && b < MaxCountUpTo {
+		b *= 10
+	}
+	return b
+}
+
+// CountsAtOnce bounds the count statements one operation runs at once:
+// gqlgen resolves each aliased count in a goroutine of its own, and
+// unbounded they would hold every pooled connection.
+const CountsAtOnce = 2
+
 // countUpTo counts the tasks of the enclosing tasks(...) connection's filter,
-// stopping after atMost: it reads at most atMost+1 ids through privacy,
-// like any query.
+// stopping after atMost: it reads at most CountBucket(atMost)+1 ids through
+// privacy, like any query.
 func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error) {
 	if atMost < 1 || atMost > MaxCountUpTo {
 		return nil, gqlerr.BadInput("atMost", fmt.Sprintf("atMost must be from 1 to %d", MaxCountUpTo))
@@ -78,11 +95,24 @@ func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error
 		}
 		break
 	}
-	// In the listing index's order: read off it, the scan stops at atMost+1
-	// (unordered, PostgreSQL may scan the table from its start instead).
-	ids, err := q.Order(ent.Desc(task.FieldCreatedAt), ent.Desc(task.FieldID)).Limit(atMost + 1).IDs(ctx)
+	if slots, _ := ctx.Value(countSlotsKey{}).(chan struct{}); slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	// In the listing index's order, so that the scan stops at the limit
+	// (unordered, PostgreSQL may read the table from its start), planned
+	// for the caller's values: a plan cached for a filter's average
+	// selectivity may read and sort every match.
+	ids, err := q.Order(ent.Desc(task.FieldCreatedAt), ent.Desc(task.FieldID)).
+		Limit(CountBucket(atMost) + 1).IDs(database.WithCustomPlans(ctx))
 	if err != nil {
 		return nil, err
 	}
 	return &TaskCount{Value: min(len(ids), atMost), Exact: len(ids) <= atMost}, nil
 }
+
+type countSlotsKey struct{}

@@ -165,7 +165,7 @@ func TestCountCost(t *testing.T) {
 	}{
 		{`{ tasks(first: 1) { pageInfo { hasNextPage } count { value exact } } }`, nil, StatementCost + ScanCost*DefaultCountUpTo/MaxCountUpTo},
 		{`{ tasks(first: 1) { pageInfo { hasNextPage } count(atMost: 10000) { value exact } } }`, nil, StatementCost + ScanCost},
-		{`query($n: Int!) { tasks(first: 1) { pageInfo { hasNextPage } count(atMost: $n) { value exact } } }`, map[string]any{"n": 40}, StatementCost + 1},
+		{`query($n: Int!) { tasks(first: 1) { pageInfo { hasNextPage } count(atMost: $n) { value exact } } }`, map[string]any{"n": 40}, StatementCost + 3}, // bucket 100, rounded up
 		{`query($n: Int!) { tasks(first: 1) { pageInfo { hasNextPage } count(atMost: $n) { value exact } } }`, map[string]any{"n": json.Number("1000000000")}, StatementCost + ScanCost},
 	} {
 		if got := cost(c.q, c.vars) - bare - fields; got != c.want {
@@ -174,5 +174,16 @@ func TestCountCost(t *testing.T) {
 	}
 	if got := cost(`{ tasks(first: 1) { pageInfo { hasNextPage } totalCount } }`, nil) - bare - 1; got != StatementCost+ScanCost {
 		t.Errorf("totalCount costs %d, want %d", got, StatementCost+ScanCost)
+	}
+	// A page of none still counts: first: 0 must not make counts free.
+	if got := cost(`{ tasks(first: 0) { totalCount count(atMost: 10000) { value } } }`, nil); got < 2*(StatementCost+ScanCost) {
+		t.Errorf("counts of an empty page cost %d, want at least %d", got, 2*(StatementCost+ScanCost))
+	}
+	// A filter no index serves may put the matches anywhere: a count of it
+	// may read every row, whatever its atMost.
+	filtered := cost(`{ tasks(first: 1, where: {titleContains: "x"}) { pageInfo { hasNextPage } count(atMost: 1) { value exact } } }`, nil) -
+		cost(`{ tasks(first: 1, where: {titleContains: "x"}) { pageInfo { hasNextPage } } }`, nil) - fields
+	if filtered != StatementCost+ScanCost {
+		t.Errorf("a count of an unindexed filter costs %d, want %d", filtered, StatementCost+ScanCost)
 	}
 }

@@ -192,7 +192,7 @@ func openPostgres(ctx context.Context, rawURL string, p Pool) (*DB, error) {
 	// An idle database/sql connection holds a pool connection: none is
 	// kept, so that ent has the whole pool.
 	sqlDB.SetMaxIdleConns(0)
-	return &DB{Client: ent.NewClient(ent.Driver(&pgxDriver{pool: pool})), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
+	return &DB{Client: ent.NewClient(ent.Driver(newPgxDriver(pool))), SQL: sqlDB, Dialect: dialect.Postgres, pool: pool}, nil
 }
 
 // setInURL reports whether the URL sets the parameter itself.

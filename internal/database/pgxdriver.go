@@ -23,6 +23,20 @@ import (
 // queues waiters in order and pgx watches contexts with context.AfterFunc.
 type pgxDriver struct {
 	pool *pgxpool.Pool
+	// customPlans is the query mode WithCustomPlans asks for: an unnamed
+	// statement (planned for its values), results in binary as with
+	// prepared ones; none when the pool's own mode already is unprepared
+	// (exec, simple_protocol, chosen for a pooler), which it then keeps.
+	customPlans pgx.QueryExecMode
+}
+
+func newPgxDriver(pool *pgxpool.Pool) *pgxDriver {
+	d := &pgxDriver{pool: pool}
+	switch pool.Config().ConnConfig.DefaultQueryExecMode {
+	case pgx.QueryExecModeCacheStatement:
+		d.customPlans = pgx.QueryExecModeCacheDescribe
+	}
+	return d
 }
 
 var _ dialect.Driver = (*pgxDriver)(nil)
@@ -41,7 +55,7 @@ func (d *pgxDriver) Exec(ctx context.Context, query string, args, v any) error {
 }
 
 func (d *pgxDriver) Query(ctx context.Context, query string, args, v any) error {
-	return queryRows(ctx, d.pool, query, args, v)
+	return queryRows(ctx, d.pool, d.customPlans, query, args, v)
 }
 
 type customPlansKey struct{}
@@ -85,14 +99,15 @@ func (d *pgxDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.T
 	if err != nil {
 		return nil, err
 	}
-	return &pgxTx{tx: tx, ctx: ctx}, nil
+	return &pgxTx{tx: tx, ctx: ctx, customPlans: d.customPlans}, nil
 }
 
 // pgxTx is a transaction. ent's Commit and Rollback take no context: they
 // use the one the transaction began with, as database/sql's Tx does.
 type pgxTx struct {
-	tx  pgx.Tx
-	ctx context.Context
+	tx          pgx.Tx
+	ctx         context.Context
+	customPlans pgx.QueryExecMode
 }
 
 func (t *pgxTx) Exec(ctx context.Context, query string, args, v any) error {
@@ -100,7 +115,7 @@ func (t *pgxTx) Exec(ctx context.Context, query string, args, v any) error {
 }
 
 func (t *pgxTx) Query(ctx context.Context, query string, args, v any) error {
-	return queryRows(ctx, t.tx, query, args, v)
+	return queryRows(ctx, t.tx, t.customPlans, query, args, v)
 }
 
 // Commit commits, unless the transaction's context has ended: then it rolls
@@ -162,7 +177,7 @@ func exec(ctx context.Context, q querier, query string, args, v any) error {
 	}
 }
 
-func queryRows(ctx context.Context, q querier, query string, args, v any) error {
+func queryRows(ctx context.Context, q querier, customPlans pgx.QueryExecMode, query string, args, v any) error {
 	out, ok := v.(*entsql.Rows)
 	if !ok {
 		return fmt.Errorf("database: Query into %T, want *sql.Rows", v)
@@ -171,9 +186,9 @@ func queryRows(ctx context.Context, q querier, query string, args, v any) error 
 	if err != nil {
 		return err
 	}
-	if ctx.Value(customPlansKey{}) != nil {
+	if customPlans != 0 && ctx.Value(customPlansKey{}) != nil {
 		// The unnamed statement: parsed and planned for these values.
-		argv = append([]any{pgx.QueryExecModeExec}, argv...)
+		argv = append([]any{customPlans}, argv...)
 	}
 	rows, err := q.Query(ctx, query, argv...)
 	if err != nil {

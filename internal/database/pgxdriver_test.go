@@ -116,3 +116,43 @@ func TestCommitAfterContextEnds(t *testing.T) {
 		t.Errorf("tasks after the rolled-back transaction: %d, %v", n, err)
 	}
 }
+
+// TestCustomPlansReadTimesAnyDateStyle: custom-plan queries read results
+// in binary, as prepared ones do, so a database whose DateStyle is not ISO
+// (pgx parses timestamps in text only in ISO) still reads its times.
+func TestCustomPlansReadTimesAnyDateStyle(t *testing.T) {
+	if os.Getenv(testdb.EnvURL) == "" {
+		t.Skip("set TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	url := testdb.URL(t, dialect.Postgres)
+	setup, err := database.Open(ctx, url, database.Pool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
+	if err == nil {
+		var name string
+		if err = setup.SQL.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err == nil {
+			_, err = setup.SQL.ExecContext(ctx, `ALTER DATABASE "`+name+`" SET DateStyle = 'SQL, DMY'`)
+		}
+	}
+	setup.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(ctx, url, database.Pool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	alice := viewer.NewContext(ctx, viewer.Viewer{Subject: "alice"})
+	made, err := db.Client.Task.Create().SetTitle("t").Save(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Client.Task.Query().Where(task.CreatedAtLTE(made.CreatedAt)).All(database.WithCustomPlans(alice))
+	if err != nil || len(got) != 1 || !got[0].CreatedAt.Equal(made.CreatedAt) {
+		t.Fatalf("read under WithCustomPlans with DateStyle SQL, DMY: %v, %v", got, err)
+	}
+}
