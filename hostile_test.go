@@ -71,6 +71,29 @@ func doublingIn(op, on string, n int) string {
 }
 
 var hostileCorpus = []hostile{
+	// Found by the review of count(atMost:): counts charged nothing on an
+	// empty page, and a count's share of a scan under an unindexed filter.
+	{
+		name: "20 counts of 10,000 on a page of none",
+		body: func() []byte {
+			return gql("{ tasks(first: 0) { "+repeat(20, func(i int) string { return fmt.Sprintf("c%d: count(atMost: 10000) { value } ", i) })+"totalCount } }", nil)
+		},
+		status: 200, code: gqlerr.ComplexityLimit,
+	},
+	{
+		name: "20 small counts under a filter no index serves",
+		body: func() []byte {
+			return gql(`{ tasks(first: 1, where: {isCompleted: false}) { `+repeat(20, func(i int) string { return fmt.Sprintf("c%d: count(atMost: 1) { value } ", i) })+"} }", nil)
+		},
+		status: 200, code: gqlerr.ComplexityLimit,
+	},
+	{
+		name: "the most counts of 10,000 the budget holds",
+		body: func() []byte {
+			return gql("{ tasks(first: 0) { "+repeat(11, func(i int) string { return fmt.Sprintf("c%d: count(atMost: 10000) { value exact } ", i) })+"} }", nil)
+		},
+		status: 200,
+	},
 	// Found by the third review: scans without a text match.
 	{
 		name: "95 comparisons in an or, on each of 10 root fields",

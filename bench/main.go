@@ -97,15 +97,15 @@ func main() {
 		cpus        = flag.String("cpus", "2", "CPU modes, in turn: 2 (server, PostgreSQL and wrk share both CPUs, as the machine is) and/or 1 (server or ceiling and PostgreSQL pinned to CPU 0 with GOMAXPROCS=1, wrk to CPU 1), e.g. -cpus 1,2")
 		scaling     = flag.Bool("scaling", false, "instead of the ratio rounds, measure how the server's first page, a deep page, totalCount and createTask cost as one user's tasks and then the whole table grow")
 		scalingMax  = flag.Int("scaling-max", 10_000_000, "with -scaling: the largest table, in rows (100,000, 1,000,000 and 10,000,000 up to this)")
-		_           = flagFunc("server-env", "KEY=VALUE for the server alone (not the ceiling), repeatable: what a setting costs, e.g. -server-env LOG_LEVEL=warn", func(v string) error {
-			if !strings.Contains(v, "=") {
-				return fmt.Errorf("%q is not KEY=VALUE", v)
-			}
-			extraServerEnv = append(extraServerEnv, v)
-			return nil
-		})
 		scalingUser = flag.Int("scaling-user-max", 100_000, "with -scaling: the most tasks of the measured user (100, 1,000, 10,000 and 100,000 up to this)")
 	)
+	flag.Func("server-env", "KEY=VALUE for the server alone (not the ceiling), repeatable: what a setting costs, e.g. -server-env LOG_LEVEL=warn", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		extraServerEnv = append(extraServerEnv, v)
+		return nil
+	})
 	flag.Parse()
 	if *tasks < 20 || *users < 1 || *rounds < 1 || *duration < time.Second || *warmup < time.Second {
 		log.Fatal("need -tasks ≥ 20, -users ≥ 1, -rounds ≥ 1, -duration ≥ 1s and -warmup ≥ 1s")
@@ -474,10 +474,4 @@ func envOr(name, def string) string {
 func describe(r run) string {
 	return fmt.Sprintf("%s round %d: %d socket errors, %d non-200, %d bad bodies (%s), %d of %d sampled wrong (%s)",
 		r.workload, r.round, r.wrk.SocketErrors, r.wrk.StatusErrors, r.wrk.Bad, r.wrk.Sample, r.wrong, r.sampled, r.wrongSample)
-}
-
-// flagFunc is flag.Func in a var block.
-func flagFunc(name, usage string, fn func(string) error) struct{} {
-	flag.Func(name, usage, fn)
-	return struct{}{}
 }

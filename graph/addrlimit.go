@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/gqlerr/code"
 	"github.com/taskapi/server/internal/ratelimit"
-	"github.com/taskapi/server/internal/viewer"
 )
 
 // UnauthenticatedCost is what a request refused for its credentials (a 401,
@@ -75,24 +73,19 @@ func tooManyUnauthenticated(w http.ResponseWriter, r *http.Request, wait time.Du
 	})}})
 }
 
-// authenticate is auth.Middleware with the address budget: a request the
-// token check refuses spends from its address's, and once that is spent the
-// answer is 429 instead of 401 (see spendsAddressBudget for which count).
-func authenticate(a auth.Authenticator, logger *slog.Logger, guard addrGuard, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, refusal := auth.Check(r.Context(), a, logger, r.Header.Values("Authorization"))
-		if refusal == nil {
-			next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})))
-			return
-		}
-		if spendsAddressBudget(refusal) {
-			if wait := guard.spend(r.Context(), guard.addr(r)); wait > 0 {
-				tooManyUnauthenticated(w, r, wait)
-				return
-			}
-		}
-		auth.Refuse(w, refusal)
-	})
+// refuse is auth.Middleware's hook for refused requests: a refusal that
+// counts (spendsAddressBudget) spends from its address's budget, and once
+// that is spent the answer is 429 instead of 401.
+func (g addrGuard) refuse(w http.ResponseWriter, r *http.Request, refusal *auth.Refusal) bool {
+	if !spendsAddressBudget(refusal) {
+		return false
+	}
+	wait := g.spend(r.Context(), g.addr(r))
+	if wait <= 0 {
+		return false
+	}
+	tooManyUnauthenticated(w, r, wait)
+	return true
 }
 
 // spendsAddressBudget reports whether a refusal counts against the

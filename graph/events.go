@@ -102,9 +102,10 @@ func changed(ctx context.Context, m *ent.TaskMutation, v ent.Value, ids []uuid.U
 		return []broker.Event{{Kind: kind, UserID: t.UserID, TaskID: t.ID}}
 	}
 	// Deletes (and bulk updates) answer a count: the owner is the viewer,
-	// as privacy lets no one else change a row.
+	// as privacy lets no one else change a row. A count of none changed
+	// nothing (a row read before the change was deleted meanwhile).
 	vw, ok := viewer.FromContext(ctx)
-	if !ok {
+	if n, _ := v.(int); !ok || n == 0 {
 		return nil
 	}
 	kind := broker.Updated
@@ -112,13 +113,7 @@ func changed(ctx context.Context, m *ent.TaskMutation, v ent.Value, ids []uuid.U
 		kind = broker.Deleted
 	}
 	if id, exists := m.ID(); exists && m.Op().Is(ent.OpDeleteOne|ent.OpUpdateOne) {
-		if n, _ := v.(int); n == 0 && m.Op().Is(ent.OpDeleteOne) {
-			return nil // nothing was deleted
-		}
 		ids = []uuid.UUID{id}
-	}
-	if n, _ := v.(int); n == 0 && m.Op().Is(ent.OpUpdate|ent.OpDelete) {
-		return nil // the rows read before the change were gone (deleted meanwhile)
 	}
 	events := make([]broker.Event, 0, len(ids))
 	for _, id := range ids {

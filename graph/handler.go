@@ -67,7 +67,7 @@ type Options struct {
 // request meets it.
 //
 //  1. Method: GET and POST; anything else is 405 (onlyGetPost).
-//  2. Who is asking: authenticate answers 401 (503 before the signing
+//  2. Who is asking: auth.Middleware answers 401 (503 before the signing
 //     keys are loaded; 429 once the client's address has spent its budget
 //     of refused credentials, addrlimit.go) and puts the viewer in the
 //     context; a WebSocket
@@ -163,7 +163,7 @@ func NewHandler(logger *slog.Logger, client *ent.Client, opts Options) http.Hand
 	// A WebSocket authenticates at connection_init: browsers cannot set
 	// headers on one.
 	guard := addrGuard{limiter: opts.RateLimit, addrOf: opts.ClientAddr, cost: opts.UnauthenticatedCost}
-	authenticated := authenticate(opts.Auth, logger, guard, srv)
+	authenticated := auth.Middleware(opts.Auth, logger, guard.refuse)(srv)
 	upgrades := sockets.upgrades(srv)
 	return onlyGetPost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if webSocketUpgrade(r) {
@@ -258,24 +258,39 @@ func oneField(op *ast.OperationDefinition) bool {
 // same time, each with its SQL.
 const RootFieldsAtOnce = 4
 
+// opSlots bound what one operation runs at once: its root fields, and its
+// counts (made on the first count). A count waits only on other counts,
+// never on a root field's slot, which the count's own root field holds.
+type opSlots struct {
+	root       chan struct{}
+	countsOnce sync.Once
+	counts     chan struct{}
+}
+
 type slotsKey struct{}
 
+func slotsFrom(ctx context.Context) *opSlots {
+	s, _ := ctx.Value(slotsKey{}).(*opSlots)
+	return s
+}
+
+func (s *opSlots) countSlots() chan struct{} {
+	s.countsOnce.Do(func() { s.counts = make(chan struct{}, CountsAtOnce) })
+	return s.counts
+}
+
 func rootFieldSlots(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	ctx = context.WithValue(ctx, slotsKey{}, make(chan struct{}, RootFieldsAtOnce))
-	// A count waits only on other counts, never on a root field's slot,
-	// which the count's own root field holds.
-	ctx = context.WithValue(ctx, countSlotsKey{}, make(chan struct{}, CountsAtOnce))
-	return next(ctx)
+	return next(context.WithValue(ctx, slotsKey{}, &opSlots{root: make(chan struct{}, RootFieldsAtOnce)}))
 }
 
 func takeRootFieldSlot(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	slots, _ := ctx.Value(slotsKey{}).(chan struct{})
-	if slots == nil {
+	s := slotsFrom(ctx)
+	if s == nil {
 		return next(ctx)
 	}
 	select {
-	case slots <- struct{}{}:
-		defer func() { <-slots }()
+	case s.root <- struct{}{}:
+		defer func() { <-s.root }()
 	case <-ctx.Done(): // the resolver fails at once on its own
 	}
 	return next(ctx)

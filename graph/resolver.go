@@ -95,7 +95,8 @@ func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error
 		}
 		break
 	}
-	if slots, _ := ctx.Value(countSlotsKey{}).(chan struct{}); slots != nil {
+	if s := slotsFrom(ctx); s != nil {
+		slots := s.countSlots()
 		select {
 		case slots <- struct{}{}:
 			defer func() { <-slots }()
@@ -114,5 +115,3 @@ func (r *Resolver) countUpTo(ctx context.Context, atMost int) (*TaskCount, error
 	}
 	return &TaskCount{Value: min(len(ids), atMost), Exact: len(ids) <= atMost}, nil
 }
-
-type countSlotsKey struct{}

@@ -73,12 +73,20 @@ const RetryAfter = 5
 // request context, or answers 401 with an RFC 6750 WWW-Authenticate header
 // (503 with Retry-After while a cannot check tokens yet). At debug level
 // each refusal is logged with its cause, never with the token.
-func Middleware(a Authenticator, logger *slog.Logger) func(http.Handler) http.Handler {
+//
+// refused, when given, sees each refused request first and reports whether
+// it answered it itself (a 429 for an address over its budget, say).
+func Middleware(a Authenticator, logger *slog.Logger, refused ...func(http.ResponseWriter, *http.Request, *Refusal) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id, refusal := Check(r.Context(), a, logger, r.Header.Values("Authorization"))
 			if refusal != nil {
-				Refuse(w, refusal)
+				for _, f := range refused {
+					if f(w, r, refusal) {
+						return
+					}
+				}
+				writeRefusal(w, refusal)
 				return
 			}
 			ctx := viewer.NewContext(r.Context(), viewer.Viewer{Subject: id.Subject})
@@ -87,10 +95,10 @@ func Middleware(a Authenticator, logger *slog.Logger) func(http.Handler) http.Ha
 	}
 }
 
-// Refuse answers a request Check refused: 401 with an RFC 6750
+// writeRefusal answers a request Check refused: 401 with an RFC 6750
 // WWW-Authenticate header, or 503 with Retry-After while the keys are not
 // loaded.
-func Refuse(w http.ResponseWriter, refusal *Refusal) {
+func writeRefusal(w http.ResponseWriter, refusal *Refusal) {
 	if refusal.Reason == code.ReasonKeysNotLoaded {
 		unavailable(w)
 		return

@@ -31,17 +31,16 @@ func New(trusted []string, header string) (*Resolver, error) {
 		return &Resolver{}, nil
 	}
 	r := &Resolver{}
+	nets := make([]net.IPNet, 0, len(trusted))
 	for _, t := range trusted {
 		p, err := parsePrefix(t)
 		if err != nil {
 			return nil, err
 		}
 		r.trusted = append(r.trusted, p)
+		nets = append(nets, net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
 	}
-	nets, err := realclientip.AddressesAndRangesToIPNets(trusted...)
-	if err != nil {
-		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
-	}
+	var err error
 	if r.header, err = realclientip.NewRightmostTrustedRangeStrategy(header, nets); err != nil {
 		return nil, fmt.Errorf("CLIENT_IP_HEADER=%q: must be X-Forwarded-For or Forwarded", header)
 	}

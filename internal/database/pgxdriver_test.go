@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"testing"
@@ -20,27 +21,9 @@ import (
 // TestCustomPlans: ent's queries run as prepared statements, except under
 // WithCustomPlans, where each is planned for its values.
 func TestCustomPlans(t *testing.T) {
-	if os.Getenv(testdb.EnvURL) == "" {
-		t.Skip("prepared statements are PostgreSQL's: set TEST_DATABASE_URL")
-	}
 	ctx := context.Background()
-	url := testdb.URL(t, dialect.Postgres)
-	setup, err := database.Open(ctx, url, database.Pool{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Migrating takes two connections (goose's lock and the migration).
-	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
-	setup.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// One connection, so that the statements and the check share a session.
-	db, err := database.Open(ctx, url, database.Pool{MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openMigrated(t, database.Pool{MaxConns: 1}, nil)
 	alice := viewer.NewContext(ctx, viewer.Viewer{Subject: "alice"})
 	prepared := func() int {
 		t.Helper()
@@ -68,25 +51,8 @@ func TestCustomPlans(t *testing.T) {
 // COMMIT rolls back, reports the context's error, and leaves its connection
 // in the pool (pgx would close a connection whose COMMIT was cancelled).
 func TestCommitAfterContextEnds(t *testing.T) {
-	if os.Getenv(testdb.EnvURL) == "" {
-		t.Skip("set TEST_DATABASE_URL")
-	}
 	ctx := context.Background()
-	url := testdb.URL(t, dialect.Postgres)
-	setup, err := database.Open(ctx, url, database.Pool{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
-	setup.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(ctx, url, database.Pool{MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openMigrated(t, database.Pool{MaxConns: 1}, nil)
 	backend := func() int {
 		t.Helper()
 		var pid int
@@ -121,31 +87,15 @@ func TestCommitAfterContextEnds(t *testing.T) {
 // in binary, as prepared ones do, so a database whose DateStyle is not ISO
 // (pgx parses timestamps in text only in ISO) still reads its times.
 func TestCustomPlansReadTimesAnyDateStyle(t *testing.T) {
-	if os.Getenv(testdb.EnvURL) == "" {
-		t.Skip("set TEST_DATABASE_URL")
-	}
 	ctx := context.Background()
-	url := testdb.URL(t, dialect.Postgres)
-	setup, err := database.Open(ctx, url, database.Pool{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
-	if err == nil {
+	db := openMigrated(t, database.Pool{}, func(sqlDB *sql.DB) error {
 		var name string
-		if err = setup.SQL.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err == nil {
-			_, err = setup.SQL.ExecContext(ctx, `ALTER DATABASE "`+name+`" SET DateStyle = 'SQL, DMY'`)
+		if err := sqlDB.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
+			return err
 		}
-	}
-	setup.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(ctx, url, database.Pool{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+		_, err := sqlDB.ExecContext(ctx, `ALTER DATABASE "`+name+`" SET DateStyle = 'SQL, DMY'`)
+		return err
+	})
 	alice := viewer.NewContext(ctx, viewer.Viewer{Subject: "alice"})
 	made, err := db.Client.Task.Create().SetTitle("t").Save(alice)
 	if err != nil {
@@ -155,4 +105,34 @@ func TestCustomPlansReadTimesAnyDateStyle(t *testing.T) {
 	if err != nil || len(got) != 1 || !got[0].CreatedAt.Equal(made.CreatedAt) {
 		t.Fatalf("read under WithCustomPlans with DateStyle SQL, DMY: %v, %v", got, err)
 	}
+}
+
+// openMigrated makes a migrated PostgreSQL database, run first by alter
+// (SQL on the migrated database, or nil), and opens it with pool.
+func openMigrated(t *testing.T, pool database.Pool, alter func(*sql.DB) error) *database.DB {
+	t.Helper()
+	if os.Getenv(testdb.EnvURL) == "" {
+		t.Skip("PostgreSQL's: set TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	url := testdb.URL(t, dialect.Postgres)
+	setup, err := database.Open(ctx, url, database.Pool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Migrating takes two connections (goose's lock and the migration).
+	_, err = migrate.Up(ctx, setup.SQL, setup.Dialect)
+	if err == nil && alter != nil {
+		err = alter(setup.SQL)
+	}
+	setup.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(ctx, url, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
