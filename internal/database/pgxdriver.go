@@ -10,8 +10,10 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -208,9 +210,32 @@ func (r result) RowsAffected() (int64, error) { return int64(r), nil }
 
 // pgxRows is pgx.Rows as ent's ColumnScanner.
 type pgxRows struct {
-	rows pgx.Rows
-	cols []string
+	rows  pgx.Rows
+	cols  []string
+	cells []cell // Scan's, one per column, reused row after row
+	args  []any
 }
+
+// cell holds a column's value in a pgx type while Scan moves it into
+// ent's database/sql one. pgx scans into an sql.Scanner through a
+// driver.Value: the value boxed, a UUID formatted as text and parsed
+// back, three or four allocations a value; these types take it directly.
+type cell struct {
+	as   uint8 // one of the kinds below, or 0 for the destination itself
+	text pgtype.Text
+	bool pgtype.Bool
+	tstz pgtype.Timestamptz
+	ts   pgtype.Timestamp
+	uuid pgtype.UUID
+}
+
+const (
+	asText uint8 = iota + 1
+	asBool
+	asTimestamptz
+	asTimestamp
+	asUUID
+)
 
 func (r *pgxRows) Close() error {
 	r.rows.Close()
@@ -239,7 +264,94 @@ func (r *pgxRows) Next() bool          { return r.rows.Next() }
 func (r *pgxRows) NextResultSet() bool { return false }
 
 func (r *pgxRows) Scan(dest ...any) error {
-	return r.rows.Scan(dest...)
+	fields := r.rows.FieldDescriptions()
+	if len(dest) != len(fields) {
+		return r.rows.Scan(dest...) // pgx's own error
+	}
+	if len(r.cells) != len(dest) {
+		r.cells = make([]cell, len(dest))
+		r.args = make([]any, len(dest))
+	}
+	for i, d := range dest {
+		c := &r.cells[i]
+		c.as = cellKind(d, fields[i].DataTypeOID)
+		switch c.as {
+		case asText:
+			r.args[i] = &c.text
+		case asBool:
+			r.args[i] = &c.bool
+		case asTimestamptz:
+			r.args[i] = &c.tstz
+		case asTimestamp:
+			r.args[i] = &c.ts
+		case asUUID:
+			r.args[i] = &c.uuid
+		default:
+			r.args[i] = d
+		}
+	}
+	err := r.rows.Scan(r.args...)
+	clear(r.args) // nothing of the caller's kept past the call
+	if err != nil {
+		return err
+	}
+	for i, d := range dest {
+		c := &r.cells[i]
+		switch c.as {
+		case asText:
+			*d.(*sql.NullString) = sql.NullString{String: c.text.String, Valid: c.text.Valid}
+		case asBool:
+			*d.(*sql.NullBool) = sql.NullBool{Bool: c.bool.Bool, Valid: c.bool.Valid}
+		case asTimestamptz:
+			if c.tstz.Valid && c.tstz.InfinityModifier != pgtype.Finite {
+				return fmt.Errorf("database: column %s is %s, which time.Time cannot hold", fields[i].Name, c.tstz.InfinityModifier)
+			}
+			*d.(*sql.NullTime) = sql.NullTime{Time: c.tstz.Time, Valid: c.tstz.Valid}
+		case asTimestamp:
+			if c.ts.Valid && c.ts.InfinityModifier != pgtype.Finite {
+				return fmt.Errorf("database: column %s is %s, which time.Time cannot hold", fields[i].Name, c.ts.InfinityModifier)
+			}
+			*d.(*sql.NullTime) = sql.NullTime{Time: c.ts.Time, Valid: c.ts.Valid}
+		case asUUID:
+			u := d.(*uuid.UUID)
+			if !c.uuid.Valid {
+				if err := u.Scan(nil); err != nil {
+					return fmt.Errorf("database: column %s: %w", fields[i].Name, err)
+				}
+				continue
+			}
+			*u = c.uuid.Bytes
+		}
+	}
+	return nil
+}
+
+// cellKind is how a destination of ent's takes a column of type oid: by
+// one of pgx's types, or, for any pair not listed, by pgx's own path.
+func cellKind(dest any, oid uint32) uint8 {
+	switch dest.(type) {
+	case *sql.NullString:
+		switch oid {
+		case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
+			return asText
+		}
+	case *sql.NullBool:
+		if oid == pgtype.BoolOID {
+			return asBool
+		}
+	case *sql.NullTime:
+		switch oid {
+		case pgtype.TimestamptzOID:
+			return asTimestamptz
+		case pgtype.TimestampOID:
+			return asTimestamp
+		}
+	case *uuid.UUID:
+		if oid == pgtype.UUIDOID {
+			return asUUID
+		}
+	}
+	return 0
 }
 
 var _ driver.Result = result(0)

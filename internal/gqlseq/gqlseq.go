@@ -19,6 +19,13 @@
 // &deferred, …)) is ever deferred. An object function that hands its group
 // to nothing gets an empty one.
 //
+// Field sets. graphql.NewFieldSet allocates the set and its values apart,
+// and its MarshalGQL an iterator, a copy of each field and a map of the
+// names written, for every object. An object function that only stores
+// values, counts invalid ones and dispatches (nothing resolved
+// concurrently, no @defer view) gets graph's newFieldSet: one allocation,
+// and a plain loop to write it.
+//
 // Struct reads. A scalar field read off a struct (a task's title) goes
 // through graphql.ResolveField: a field context, closures, the value boxed
 // twice, a deferred recover and the field middleware, around one read. It
@@ -72,6 +79,8 @@ type Report struct {
 	EmptyDeferred   []string // object functions with an empty DeferredGroup
 	KeptDeferred    []string // object functions keeping NewDeferredGroup
 	StructReads     []string // field functions calling their marshaler directly
+	PlainFieldSets  []string // object functions using graph's newFieldSet
+	KeptFieldSets   []string // object functions keeping graphql.NewFieldSet
 }
 
 // Options say which types' fields may be read directly.
@@ -112,7 +121,7 @@ func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
 	if len(f.methods) == 0 {
 		return nil, nil, errors.New("no method of *executionContext: is this gqlgen's exec file?")
 	}
-	for _, step := range []func() error{f.lists, f.deferred, f.structReads} {
+	for _, step := range []func() error{f.lists, f.deferred, f.structReads, f.fieldSets} {
 		if err := step(); err != nil {
 			return nil, nil, err
 		}
@@ -314,6 +323,68 @@ func (f *file) structReads() error {
 		return errors.New("no field of an object resolves through graphql.ResolveField: has gqlgen changed how it generates fields?")
 	}
 	return nil
+}
+
+func (f *file) fieldSets() error {
+	n := 0
+	for _, name := range f.sortedMethods() {
+		body := f.methods[name].Body
+		for _, stmt := range body.List {
+			as, ok := stmt.(*ast.AssignStmt)
+			if !ok || as.Tok != token.DEFINE || len(as.Lhs) != 1 || len(as.Rhs) != 1 || !isIdent(as.Lhs[0], "out") {
+				continue
+			}
+			call, ok := as.Rhs[0].(*ast.CallExpr)
+			if !ok || (!isSel(call.Fun, "graphql", "NewFieldSet") && !isIdent(call.Fun, "newFieldSet")) || len(call.Args) != 1 {
+				return fmt.Errorf("%s: out is no longer graphql.NewFieldSet(fields)", name)
+			}
+			n++
+			if onlyStoresValues(body, as) {
+				f.report.PlainFieldSets = append(f.report.PlainFieldSets, name)
+				f.replace(call.Fun, "newFieldSet")
+			} else {
+				f.report.KeptFieldSets = append(f.report.KeptFieldSets, name)
+				f.replace(call.Fun, "graphql.NewFieldSet")
+			}
+		}
+	}
+	if n == 0 {
+		return errors.New("no object function declares out := graphql.NewFieldSet(fields): has gqlgen changed how it builds objects?")
+	}
+	return nil
+}
+
+// onlyStoresValues reports whether body uses the field set decl declares
+// only through its Values, its Invalids and Dispatch, and returns it: what
+// graph's fieldSet has.
+func onlyStoresValues(body *ast.BlockStmt, decl *ast.AssignStmt) bool {
+	ok := true
+	ast.Inspect(body, func(node ast.Node) bool {
+		switch n := node.(type) {
+		case *ast.AssignStmt:
+			if n == decl {
+				return false
+			}
+		case *ast.SelectorExpr:
+			if isIdent(n.X, "out") {
+				switch n.Sel.Name {
+				case "Values", "Invalids", "Dispatch":
+					return false
+				}
+				ok = false
+			}
+		case *ast.ReturnStmt:
+			if len(n.Results) == 1 && isIdent(n.Results[0], "out") {
+				return false
+			}
+		case *ast.Ident:
+			if n.Name == "out" {
+				ok = false
+			}
+		}
+		return ok
+	})
+	return ok
 }
 
 // structRead reports the marshaler and struct field of a ResolveField

@@ -82,6 +82,33 @@ func TestDeferredGroupKeptWhereAFieldCanBeDeferred(t *testing.T) {
 	}
 }
 
+func TestPlainFieldSetsOnlyWhereNothingIsDispatched(t *testing.T) {
+	out, r := rewrite(t, fixture(t), fixtureOpts)
+	for obj, want := range map[string]bool{
+		"_Task":      true,
+		"_Feed":      true,
+		"_Digest":    true,
+		"_TaskEvent": false, // its task field is resolved concurrently
+		"_Query":     false, // root fields are
+	} {
+		if got := slices.Contains(r.PlainFieldSets, obj); got != want || slices.Contains(r.KeptFieldSets, obj) == want {
+			t.Errorf("%s: plain field set %v, want %v", obj, got, want)
+		}
+	}
+	if n := bytes.Count(out, []byte("newFieldSet(fields)")); n != len(r.PlainFieldSets) {
+		t.Errorf("%d calls of newFieldSet for %d plain field sets", n, len(r.PlainFieldSets))
+	}
+	// Any other use of the set keeps gqlgen's.
+	src := strings.Replace(string(fixture(t)), "func (ec *executionContext) _Feed(ctx context.Context, sel ast.SelectionSet, obj *Feed) graphql.Marshaler {\n\tfields := graphql.CollectFields(ec.OperationContext, sel, feedImplementors)\n\n\tout := graphql.NewFieldSet(fields)\n",
+		"func (ec *executionContext) _Feed(ctx context.Context, sel ast.SelectionSet, obj *Feed) graphql.Marshaler {\n\tfields := graphql.CollectFields(ec.OperationContext, sel, feedImplementors)\n\n\tout := graphql.NewFieldSet(fields)\n\t_ = out.NewView()\n", 1)
+	if src == string(fixture(t)) {
+		t.Fatal("the fixture's _Feed starts otherwise")
+	}
+	if _, r := rewrite(t, []byte(src), fixtureOpts); !slices.Contains(r.KeptFieldSets, "_Feed") {
+		t.Error("_Feed makes a view of its field set and still got graph's")
+	}
+}
+
 func TestStructReadsOnlyForEligibleFields(t *testing.T) {
 	out, r := rewrite(t, fixture(t), fixtureOpts)
 	for field, want := range map[string]bool{
@@ -124,6 +151,9 @@ func TestGraphIsAllSequential(t *testing.T) {
 		t.Errorf("concurrent lists %v, kept deferred groups %v, %d sequential lists, %d struct reads",
 			r.ConcurrentLists, r.KeptDeferred, len(r.SequentialLists), len(r.StructReads))
 	}
+	if fmt.Sprint(r.KeptFieldSets) != "[_Query _TaskConnection _TaskEvent]" || !slices.Contains(r.PlainFieldSets, "_Task") || !slices.Contains(r.PlainFieldSets, "_TaskEdge") {
+		t.Errorf("kept field sets %v, plain ones %v", r.KeptFieldSets, r.PlainFieldSets)
+	}
 }
 
 func TestFailsWhenGqlgenChangesShape(t *testing.T) {
@@ -134,6 +164,7 @@ func TestFailsWhenGqlgenChangesShape(t *testing.T) {
 		{"defer groups made otherwise", "graphql.NewDeferredGroup(ctx)", "graphql.NewDeferGroup(ctx)", "no longer graphql.NewDeferredGroup"},
 		{"no defer groups", "deferred := graphql.NewDeferredGroup(ctx)", "deferred := 0", "no longer graphql.NewDeferredGroup"},
 		{"resolvers scheduled otherwise", "Concurrently(", "Scheduled(", "no field is resolved with ResolveConcurrently"},
+		{"field sets made otherwise", "out := graphql.NewFieldSet(fields)", "out := graphql.NewObject(fields)", "out is no longer graphql.NewFieldSet(fields)"},
 		{"fields resolved otherwise", "graphql.ResolveField(", "graphql.ResolveFieldV2(", "no field of an object resolves through graphql.ResolveField"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

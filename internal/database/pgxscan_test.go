@@ -1,0 +1,87 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TestScanMatchesPgx: pgxRows.Scan's direct types read every value as
+// pgx's own path through sql.Scanner does (NULLs, zones, text and binary
+// results), and refuse what that path refuses.
+func TestScanMatchesPgx(t *testing.T) {
+	url := os.Getenv("TEST_DATABASE_URL") // testdb imports this package
+	if url == "" {
+		t.Skip("PostgreSQL's: set TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "Asia/Kolkata"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	dests := func() []any {
+		return []any{new(uuid.UUID), new(sql.NullString), new(sql.NullString), new(sql.NullBool), new(sql.NullTime), new(sql.NullTime), new(sql.NullString), new(uuid.UUID), new(sql.NullTime), new(sql.NullString)}
+	}
+	const cols = `$1::uuid, $2::text, $3::varchar, $4::bool, $5::timestamptz, $6::timestamp, $7::char(3), $8::uuid, $9::date, $10::int`
+	rows := [][]any{
+		{"8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f", "Milk ☕", "x", true, "2026-12-06 10:30:00.123456+02", "2026-12-06 10:30:00.5", "ab", nil, "2026-12-06", 7},
+		{"00000000-0000-0000-0000-000000000000", nil, "", false, nil, nil, nil, nil, nil, nil},
+		{nil, "", nil, nil, "1970-01-01 00:00:00+00", "0001-01-01 00:00:00", "abc", "8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f", nil, -1},
+	}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		for i, args := range rows {
+			want := dests()
+			if err := pool.QueryRow(ctx, "SELECT "+cols, append([]any{mode}, args...)...).Scan(want...); err != nil {
+				t.Fatalf("%v row %d through pgx: %v", mode, i, err)
+			}
+			got := dests()
+			d := newPgxDriver(pool)
+			var r entsql.Rows
+			if err := d.Query(ctx, "SELECT "+cols, append([]any{mode}, args...), &r); err != nil {
+				t.Fatal(err)
+			}
+			if !r.Next() {
+				t.Fatalf("%v row %d: no row: %v", mode, i, r.Err())
+			}
+			if err := r.Scan(got...); err != nil {
+				t.Fatalf("%v row %d: %v", mode, i, err)
+			}
+			r.Close()
+			for c := range want {
+				if !reflect.DeepEqual(got[c], want[c]) {
+					t.Errorf("%v row %d column %d: %#v, pgx reads %#v", mode, i, c, got[c], want[c])
+				}
+			}
+		}
+	}
+	// Infinity: no time.Time holds it.
+	for _, q := range []string{"SELECT 'infinity'::timestamptz", "SELECT '-infinity'::timestamp"} {
+		if err := pool.QueryRow(ctx, q).Scan(new(sql.NullTime)); err == nil {
+			t.Fatalf("%s: pgx read it into a time", q)
+		}
+		var r entsql.Rows
+		if err := newPgxDriver(pool).Query(ctx, q, []any{}, &r); err != nil {
+			t.Fatal(err)
+		}
+		r.Next()
+		err := r.Scan(new(sql.NullTime))
+		r.Close()
+		if err == nil || !strings.Contains(err.Error(), "infinity") {
+			t.Errorf("%s: %v, want an error naming infinity", q, err)
+		}
+	}
+}
