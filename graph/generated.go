@@ -1983,23 +1983,7 @@ func (ec *executionContext) fieldContext_TaskCount_exact(_ context.Context, fiel
 }
 
 func (ec *executionContext) _TaskEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.TaskEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_TaskEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Task) graphql.Marshaler {
-			return ec.marshalOTask2ᚖgithubᚗcomᚋtaskapiᚋserverᚋentᚐTask(ctx, selections, v)
-		},
-		true,
-		false,
-	)
+	return ec.marshalOTask2ᚖgithubᚗcomᚋtaskapiᚋserverᚋentᚐTask(ctx, field.Selections, obj.Node) // gqlseq: a struct read
 }
 func (ec *executionContext) fieldContext_TaskEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{

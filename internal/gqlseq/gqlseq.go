@@ -52,6 +52,7 @@ import (
 	"go/token"
 	"slices"
 	"sort"
+	"strings"
 )
 
 //go:generate go -C testdata/resolverbelow tool gqlgen generate
@@ -121,6 +122,8 @@ func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
 	if len(f.methods) == 0 {
 		return nil, nil, errors.New("no method of *executionContext: is this gqlgen's exec file?")
 	}
+	// deferred before structReads: an object read needs its object's
+	// deferred group found empty.
 	for _, step := range []func() error{f.lists, f.deferred, f.structReads, f.fieldSets} {
 		if err := step(); err != nil {
 			return nil, nil, err
@@ -283,8 +286,17 @@ func onlyReadsDeferred(body *ast.BlockStmt, decl *ast.AssignStmt) bool {
 	return ok
 }
 
+// fieldRead is a field function that reads obj.<field> and marshals it.
+type fieldRead struct {
+	name, marshal, field string
+	call                 *ast.CallExpr
+	ret                  *ast.ReturnStmt
+	done                 bool // rewritten by an earlier run
+}
+
 func (f *file) structReads() error {
 	fields := 0
+	var scalars, objects []fieldRead
 	for _, name := range f.sortedMethods() {
 		fd := f.methods[name]
 		if len(fd.Body.List) != 1 || !hasObjParam(fd) {
@@ -298,9 +310,14 @@ func (f *file) structReads() error {
 		if !ok {
 			continue
 		}
-		if f.rewrittenRead(call) {
+		if marshal, field, ok := rewrittenRead(call); ok {
 			fields++
-			f.report.StructReads = append(f.report.StructReads, name)
+			r := fieldRead{name: name, marshal: marshal, field: field, done: true}
+			if NeverNull[marshal] {
+				scalars = append(scalars, r)
+			} else {
+				objects = append(objects, r)
+			}
 			continue
 		}
 		if !isSel(call.Fun, "graphql", "ResolveField") {
@@ -310,19 +327,165 @@ func (f *file) structReads() error {
 		if len(call.Args) != 9 {
 			return fmt.Errorf("%s: graphql.ResolveField takes %d arguments, not the 9 gqlseq knows", name, len(call.Args))
 		}
-		marshal, read, ok := f.structRead(call.Args)
+		marshal, field, object, ok := f.structRead(call.Args)
 		if !ok || !slices.Contains(f.opts.StructPackages, objPackage(fd)) {
 			continue
 		}
-		f.report.StructReads = append(f.report.StructReads, name)
-		f.replace(call, fmt.Sprintf("ec.%s(ctx, field.Selections, obj.%s)", marshal, read))
-		end := f.offset(ret.End())
-		f.edits = append(f.edits, edit{end, end, " " + StructReadMark})
+		r := fieldRead{name: name, marshal: marshal, field: field, call: call, ret: ret}
+		if object {
+			objects = append(objects, r)
+		} else {
+			scalars = append(scalars, r)
+		}
 	}
 	if fields == 0 {
 		return errors.New("no field of an object resolves through graphql.ResolveField: has gqlgen changed how it generates fields?")
 	}
+	reads := map[string]bool{}
+	for _, r := range scalars {
+		reads[r.name] = true
+	}
+	// An object read joins once every field of its object is a read, so
+	// reads of objects holding objects join in later rounds.
+	for changed := true; changed; {
+		changed = false
+		for _, r := range objects {
+			if !reads[r.name] && f.quiet(f.nullableObject(r.marshal), reads) {
+				reads[r.name], changed = true, true
+			}
+		}
+	}
+	for _, r := range append(scalars, objects...) {
+		switch {
+		case !reads[r.name] && r.done:
+			return fmt.Errorf("%s reads obj.%s directly, but its object no longer qualifies: run gqlgen again before gqlseq", r.name, r.field)
+		case !reads[r.name]:
+			continue
+		case !r.done:
+			f.replace(r.call, fmt.Sprintf("ec.%s(ctx, field.Selections, obj.%s)", r.marshal, r.field))
+			end := f.offset(r.ret.End())
+			f.edits = append(f.edits, edit{end, end, " " + StructReadMark})
+		}
+		f.report.StructReads = append(f.report.StructReads, r.name)
+	}
+	slices.Sort(f.report.StructReads)
 	return nil
+}
+
+// nullableObject is the object function a nullable object's marshaler
+// hands a non-nil value to, when that is all it does:
+//
+//	if v == nil { return graphql.Null }
+//	return ec._T(ctx, sel, v)
+//
+// and "" otherwise. A non-null object's marshaler reports a nil value with
+// the field's path, which only ResolveField's context holds.
+func (f *file) nullableObject(marshal string) string {
+	fd := f.methods[marshal]
+	if fd == nil || len(fd.Body.List) != 2 {
+		return ""
+	}
+	is, ok := fd.Body.List[0].(*ast.IfStmt)
+	if !ok || is.Init != nil || is.Else != nil || len(is.Body.List) != 1 {
+		return ""
+	}
+	cond, ok := is.Cond.(*ast.BinaryExpr)
+	if !ok || cond.Op != token.EQL || !isIdent(cond.X, "v") || !isIdent(cond.Y, "nil") {
+		return ""
+	}
+	rn, ok := is.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(rn.Results) != 1 || !isSel(rn.Results[0], "graphql", "Null") {
+		return ""
+	}
+	rs, ok := fd.Body.List[1].(*ast.ReturnStmt)
+	if !ok || len(rs.Results) != 1 {
+		return ""
+	}
+	call, ok := rs.Results[0].(*ast.CallExpr)
+	if !ok || len(call.Args) != 3 || !isIdent(call.Args[0], "ctx") || !isIdent(call.Args[1], "sel") || !isIdent(call.Args[2], "v") {
+		return ""
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || !isIdent(sel.X, "ec") {
+		return ""
+	}
+	return sel.Sel.Name
+}
+
+// quiet reports whether the object function obj can run without a field
+// context of its own: its deferred group is empty (so its
+// ProcessDeferredGroup never runs), and every other executionContext
+// method it calls is a struct read, which neither fails nor reports an
+// error.
+func (f *file) quiet(obj string, reads map[string]bool) bool {
+	fd := f.methods[obj]
+	if fd == nil || !slices.Contains(f.report.EmptyDeferred, obj) {
+		return false
+	}
+	for _, m := range ecCalls(fd.Body) {
+		if !reads[m] && m != "ProcessDeferredGroup" {
+			return false
+		}
+	}
+	resolves := false
+	ast.Inspect(fd.Body, func(node ast.Node) bool {
+		if sel, ok := node.(*ast.SelectorExpr); ok && isSel(sel, "ec", "Resolvers") {
+			resolves = true
+		}
+		return !resolves
+	})
+	return !resolves
+}
+
+// structRead reports the marshaler and struct field of a ResolveField
+// call's arguments (ctx, oc, field, fieldContext, resolve, middleware,
+// marshal, recover, nonNull) when the field qualifies: a scalar's whose
+// marshaler is one of NeverNull, or (object true) any other taking no
+// arguments, for structReads to decide on.
+func (f *file) structRead(args []ast.Expr) (marshal, read string, object, ok bool) {
+	fc, ok := returnedECCall(args[3])
+	if !ok || !isIdent(args[5], "nil") {
+		return "", "", false, false
+	}
+	scalar := f.bareScalarContext(fc)
+	if !scalar && !f.argumentFree(fc) {
+		return "", "", false, false
+	}
+	lit, ok := args[4].(*ast.FuncLit)
+	if !ok {
+		return "", "", false, false
+	}
+	rs := singleReturn(lit.Body)
+	if rs == nil || len(rs.Results) != 2 || !isIdent(rs.Results[1], "nil") {
+		return "", "", false, false
+	}
+	sel, ok := rs.Results[0].(*ast.SelectorExpr)
+	if !ok || !isIdent(sel.X, "obj") {
+		return "", "", false, false
+	}
+	marshal, ok = returnedECCall(args[6])
+	if !ok || scalar && !NeverNull[marshal] {
+		return "", "", false, false
+	}
+	return marshal, sel.Sel.Name, !scalar, true
+}
+
+// argumentFree reports whether the field context function name builds its
+// context without coercing arguments (gqlgen sets fc.Args from
+// field.ArgumentMap for a field that takes any).
+func (f *file) argumentFree(name string) bool {
+	fd := f.methods[name]
+	if fd == nil {
+		return false
+	}
+	free := true
+	ast.Inspect(fd.Body, func(node ast.Node) bool {
+		if sel, ok := node.(*ast.SelectorExpr); ok && (sel.Sel.Name == "Args" || sel.Sel.Name == "ArgumentMap") {
+			free = false
+		}
+		return free
+	})
+	return free
 }
 
 func (f *file) fieldSets() error {
@@ -387,41 +550,18 @@ func onlyStoresValues(body *ast.BlockStmt, decl *ast.AssignStmt) bool {
 	return ok
 }
 
-// structRead reports the marshaler and struct field of a ResolveField
-// call's arguments (ctx, oc, field, fieldContext, resolve, middleware,
-// marshal, recover, nonNull) when the field qualifies.
-func (f *file) structRead(args []ast.Expr) (marshal, read string, ok bool) {
-	fc, ok := returnedECCall(args[3])
-	if !ok || !f.bareScalarContext(fc) || !isIdent(args[5], "nil") {
-		return "", "", false
-	}
-	lit, ok := args[4].(*ast.FuncLit)
-	if !ok {
-		return "", "", false
-	}
-	rs := singleReturn(lit.Body)
-	if rs == nil || len(rs.Results) != 2 || !isIdent(rs.Results[1], "nil") {
-		return "", "", false
-	}
-	sel, ok := rs.Results[0].(*ast.SelectorExpr)
-	if !ok || !isIdent(sel.X, "obj") {
-		return "", "", false
-	}
-	marshal, ok = returnedECCall(args[6])
-	if !ok || !NeverNull[marshal] {
-		return "", "", false
-	}
-	return marshal, sel.Sel.Name, true
-}
-
-// rewrittenRead recognises a struct read from an earlier run.
-func (f *file) rewrittenRead(call *ast.CallExpr) bool {
+// rewrittenRead recognises a struct read from an earlier run:
+// ec.<marshal>(ctx, field.Selections, obj.<field>).
+func rewrittenRead(call *ast.CallExpr) (marshal, field string, ok bool) {
 	sel, ok := call.Fun.(*ast.SelectorExpr)
-	if !ok || !isIdent(sel.X, "ec") || !NeverNull[sel.Sel.Name] || len(call.Args) != 3 {
-		return false
+	if !ok || !isIdent(sel.X, "ec") || !strings.HasPrefix(sel.Sel.Name, "marshal") || len(call.Args) != 3 {
+		return "", "", false
 	}
 	r, ok := call.Args[2].(*ast.SelectorExpr)
-	return ok && isIdent(r.X, "obj") && isSel(call.Args[1], "field", "Selections")
+	if !ok || !isIdent(r.X, "obj") || !isIdent(call.Args[0], "ctx") || !isSel(call.Args[1], "field", "Selections") {
+		return "", "", false
+	}
+	return sel.Sel.Name, r.Sel.Name, true
 }
 
 // bareScalarContext reports whether the field context function name only

@@ -121,6 +121,13 @@ func TestStructReadsOnlyForEligibleFields(t *testing.T) {
 		"_TaskEvent_kind":   false, // an enum's marshaler is not in NeverNull
 		"_TaskEvent_task":   false, // a resolver
 		"_Feed_events":      false, // a list of objects
+		"_Pin_label":        true,  // a nullable object of reads alone
+		"_Board_pin":        true,  // one level further, a round later
+		"_Chain_labelAt":    false, // takes an argument
+		"_Board_mainPin":    false, // non-null: a nil needs the field's path
+		"_Chain_next":       false, // Chain is quiet only if next is
+		"_Chain_digest":     false, // a resolver below
+		"_Digest_latest":    false, // TaskEvent.task has a resolver
 	} {
 		if got := slices.Contains(r.StructReads, field); got != want {
 			t.Errorf("%s rewritten: %v, want %v", field, got, want)
@@ -153,6 +160,19 @@ func TestGraphIsAllSequential(t *testing.T) {
 	}
 	if fmt.Sprint(r.KeptFieldSets) != "[_Query _TaskConnection _TaskEvent]" || !slices.Contains(r.PlainFieldSets, "_Task") || !slices.Contains(r.PlainFieldSets, "_TaskEdge") {
 		t.Errorf("kept field sets %v, plain ones %v", r.KeptFieldSets, r.PlainFieldSets)
+	}
+}
+
+// A struct read of an object whose object no longer qualifies cannot be
+// taken back: Rewrite says so rather than keep it.
+func TestObjectReadThatNoLongerQualifies(t *testing.T) {
+	out, _ := rewrite(t, fixture(t), fixtureOpts)
+	changed := strings.Replace(string(out), "func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *Label) graphql.Marshaler {\n", "func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *Label) graphql.Marshaler {\n\t_ = ec._Chain_next(ctx, graphql.CollectedField{}, nil)\n", 1)
+	if changed == string(out) {
+		t.Fatal("the fixture's _Label starts otherwise")
+	}
+	if _, _, err := Rewrite([]byte(changed), fixtureOpts); err == nil || !strings.Contains(err.Error(), "directly, but its object no longer qualifies") {
+		t.Errorf("error %v", err)
 	}
 }
 

@@ -50,22 +50,33 @@ func checkText(s string) error {
 }
 
 // MarshalID writes a UUID as a GraphQL ID.
-func MarshalID(id uuid.UUID) graphql.Marshaler {
-	return graphql.WriterFunc(func(w io.Writer) {
-		// A UUID's text needs no escaping: one buffer, no string copies.
-		var b [38]byte
-		b[0], b[37] = '"', '"'
-		hex.Encode(b[1:9], id[0:4])
-		b[9] = '-'
-		hex.Encode(b[10:14], id[4:6])
-		b[14] = '-'
-		hex.Encode(b[15:19], id[6:8])
-		b[19] = '-'
-		hex.Encode(b[20:24], id[8:10])
-		b[24] = '-'
-		hex.Encode(b[25:37], id[10:16])
-		_, _ = w.Write(b[:])
-	})
+func MarshalID(id uuid.UUID) graphql.Marshaler { return idValue(id) }
+
+type idValue uuid.UUID
+
+// MarshalGQL writes the UUID's text, which needs no escaping, into the
+// writer's own buffer when it has one (the response's bytes.Buffer).
+func (id idValue) MarshalGQL(w io.Writer) {
+	b := append(room(w), '"')
+	b = hex.AppendEncode(b, id[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[8:10])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[10:16])
+	_, _ = w.Write(append(b, '"'))
+}
+
+// room is the writer's unused buffer to append to and then Write, which
+// bytes.Buffer and bufio.Writer take without a copy; else a new slice.
+func room(w io.Writer) []byte {
+	if ab, ok := w.(interface{ AvailableBuffer() []byte }); ok {
+		return ab.AvailableBuffer()
+	}
+	return make([]byte, 0, 48)
 }
 
 // UnmarshalID reads a GraphQL ID, which must be a UUID in its usual form.
@@ -82,13 +93,14 @@ func UnmarshalID(v any) (uuid.UUID, error) {
 }
 
 // MarshalTime writes a time in RFC 3339, in UTC.
-func MarshalTime(t time.Time) graphql.Marshaler {
-	return graphql.WriterFunc(func(w io.Writer) {
-		// RFC 3339 text needs no escaping.
-		var b [48]byte
-		out := append(t.UTC().AppendFormat(append(b[:0], '"'), time.RFC3339Nano), '"')
-		_, _ = w.Write(out)
-	})
+func MarshalTime(t time.Time) graphql.Marshaler { return timeValue(t) }
+
+type timeValue time.Time
+
+// MarshalGQL writes RFC 3339 text, which needs no escaping.
+func (t timeValue) MarshalGQL(w io.Writer) {
+	b := time.Time(t).UTC().AppendFormat(append(room(w), '"'), time.RFC3339Nano)
+	_, _ = w.Write(append(b, '"'))
 }
 
 // UnmarshalTime reads an RFC 3339 time.

@@ -50,15 +50,28 @@ func TestTimeInputIsUTC(t *testing.T) {
 	}
 }
 
-// The ID and Time marshalers write their JSON by hand; they must equal the
-// obvious implementation.
+// plainWriter has no buffer of its own to lend.
+type plainWriter struct{ bytes.Buffer }
+
+func (w *plainWriter) Write(p []byte) (int, error) { return w.Buffer.Write(p) }
+
+// The ID and Time marshalers write their JSON by hand, into the writer's
+// buffer when it lends one; they must equal the obvious implementation.
 func TestMarshalIDAndTime(t *testing.T) {
-	for range 100 {
+	for i := range 100 {
 		id := uuid.New()
 		var b bytes.Buffer
+		b.WriteString(`{"a":`)
 		scalar.MarshalID(id).MarshalGQL(&b)
-		if want := strconv.Quote(id.String()); b.String() != want {
-			t.Fatalf("MarshalID(%s) = %s, want %s", id, b.String(), want)
+		var p plainWriter
+		scalar.MarshalID(id).MarshalGQL(&p)
+		if want := strconv.Quote(id.String()); b.String() != `{"a":`+want || p.String() != want {
+			t.Fatalf("MarshalID(%s) = %s and %s, want %s", id, b.String(), p.String(), want)
+		}
+		if i == 0 {
+			if n := testing.AllocsPerRun(10, func() { b.Reset(); scalar.MarshalID(id).MarshalGQL(&b) }); n > 1 {
+				t.Errorf("MarshalID into a bytes.Buffer: %.0f allocations, want at most 1 (the value)", n)
+			}
 		}
 	}
 	for _, at := range []time.Time{
@@ -69,8 +82,10 @@ func TestMarshalIDAndTime(t *testing.T) {
 	} {
 		var b bytes.Buffer
 		scalar.MarshalTime(at).MarshalGQL(&b)
-		if want := strconv.Quote(at.UTC().Format(time.RFC3339Nano)); b.String() != want {
-			t.Errorf("MarshalTime(%v) = %s, want %s", at, b.String(), want)
+		var p plainWriter
+		scalar.MarshalTime(at).MarshalGQL(&p)
+		if want := strconv.Quote(at.UTC().Format(time.RFC3339Nano)); b.String() != want || p.String() != want {
+			t.Errorf("MarshalTime(%v) = %s and %s, want %s", at, b.String(), p.String(), want)
 		}
 	}
 }

@@ -14,6 +14,23 @@ type Node interface {
 	GetID() string
 }
 
+type Board struct {
+	// A read, found in a second round: Pin's reads are found first.
+	Pin *Pin `json:"pin,omitempty"`
+	// Non-null: its marshaler reports a nil value with the field's path.
+	MainPin *Pin `json:"mainPin"`
+}
+
+type Chain struct {
+	Name string `json:"name"`
+	// Never a read: Chain is one only once next is.
+	Next *Chain `json:"next,omitempty"`
+	// Not a read: its events have a resolver below.
+	Digest *Digest `json:"digest,omitempty"`
+	// Takes an argument: keeps graphql.ResolveField.
+	LabelAt *Label `json:"labelAt,omitempty"`
+}
+
 // No resolver field of its own; its latest event has one.
 type Digest struct {
 	Name   string     `json:"name"`
@@ -24,6 +41,16 @@ type Digest struct {
 type Feed struct {
 	Name   string       `json:"name"`
 	Events []*TaskEvent `json:"events"`
+}
+
+// Object reads: a nullable object whose every field is a read is read too.
+type Label struct {
+	Name string `json:"name"`
+}
+
+type Pin struct {
+	// A read: Label's only field is one.
+	Label *Label `json:"label,omitempty"`
 }
 
 type Query struct {
