@@ -34,7 +34,16 @@
 // middleware chain), the read is a plain selector on obj (never nil there),
 // and the marshaler is one of NeverNull, so no error needs the field's path,
 // for objects of the types Options.StructPackages name: plain structs, with
-// no embedded pointer a promoted field could be read through.
+// no embedded pointer a promoted field could be read through. A nullable
+// object field (an edge's node) is read the same way when every field of
+// its object is such a read, found to a fixpoint, so objects of objects
+// qualify a round later; its marshaler answers null for nil, with no
+// error, so no path is needed.
+//
+// Quiet lists. A sequential list whose elements are written by reads alone
+// and never hand their context to anything that could keep it calls
+// graph's marshalQuietSlice: one field context for all the elements, its
+// index moved on, instead of a context, a field context and an index each.
 // Field middleware no longer sees such fields: graph.NewHandler takes only
 // resolver-only tracing.
 //
@@ -75,7 +84,8 @@ const StructReadMark = "// gqlseq: a struct read"
 
 // Report says what Rewrite decided, by generated function name.
 type Report struct {
-	SequentialLists []string // list marshalers now calling marshalSlice
+	SequentialLists []string // list marshalers now calling marshalSlice or marshalQuietSlice
+	QuietLists      []string // of those, the ones calling marshalQuietSlice
 	ConcurrentLists []string // list marshalers keeping MarshalSliceConcurrently
 	EmptyDeferred   []string // object functions with an empty DeferredGroup
 	KeptDeferred    []string // object functions keeping NewDeferredGroup
@@ -103,6 +113,15 @@ type file struct {
 	opts    Options
 	edits   []edit
 	report  Report
+
+	sequential []list            // lists with nothing below that resolves
+	readsVia   map[string]string // struct reads: field function → marshaler
+}
+
+// list is a call marshalling a list, and its element's marshaler.
+type list struct {
+	call *ast.CallExpr
+	elem string
 }
 
 // Rewrite returns gqlgen's exec file src with the rewrites above applied.
@@ -124,7 +143,7 @@ func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
 	}
 	// deferred before structReads: an object read needs its object's
 	// deferred group found empty.
-	for _, step := range []func() error{f.lists, f.deferred, f.structReads, f.fieldSets} {
+	for _, step := range []func() error{f.lists, f.deferred, f.structReads, f.quietLists, f.fieldSets} {
 		if err := step(); err != nil {
 			return nil, nil, err
 		}
@@ -151,7 +170,7 @@ func (f *file) lists() error {
 				return err == nil
 			}
 			concurrent := isSel(call.Fun, "graphql", "MarshalSliceConcurrently")
-			if !concurrent && !isIdent(call.Fun, "marshalSlice") {
+			if !concurrent && !isIdent(call.Fun, "marshalSlice") && !isIdent(call.Fun, "marshalQuietSlice") {
 				return true
 			}
 			n++
@@ -170,7 +189,7 @@ func (f *file) lists() error {
 				f.replace(call.Fun, "graphql.MarshalSliceConcurrently")
 			} else {
 				f.report.SequentialLists = append(f.report.SequentialLists, name)
-				f.replace(call.Fun, "marshalSlice")
+				f.sequential = append(f.sequential, list{call: call, elem: elems[0]})
 			}
 			return true
 		})
@@ -345,6 +364,7 @@ func (f *file) structReads() error {
 	for _, r := range scalars {
 		reads[r.name] = true
 	}
+	f.readsVia = map[string]string{}
 	// An object read joins once every field of its object is a read, so
 	// reads of objects holding objects join in later rounds.
 	for changed := true; changed; {
@@ -361,6 +381,9 @@ func (f *file) structReads() error {
 			return fmt.Errorf("%s reads obj.%s directly, but its object no longer qualifies: run gqlgen again before gqlseq", r.name, r.field)
 		case !reads[r.name]:
 			continue
+		}
+		f.readsVia[r.name] = r.marshal
+		switch {
 		case !r.done:
 			f.replace(r.call, fmt.Sprintf("ec.%s(ctx, field.Selections, obj.%s)", r.marshal, r.field))
 			end := f.offset(r.ret.End())
@@ -488,6 +511,113 @@ func (f *file) argumentFree(name string) bool {
 	return free
 }
 
+// quietLists points each sequential list at marshalSlice, or, when its
+// elements can share one field context, at marshalQuietSlice. They can
+// when the element is written by struct reads alone (a NeverNull scalar,
+// or a nullable object of reads) and nothing it runs holds on to ctx.
+func (f *file) quietLists() error {
+	reads := map[string]bool{}
+	for _, name := range f.report.StructReads {
+		reads[name] = true
+	}
+	for _, l := range f.sequential {
+		name := f.enclosing(l.call)
+		quiet := NeverNull[l.elem] || f.quiet(f.nullableObject(l.elem), reads)
+		if quiet && f.keepsNoContext(l.elem) {
+			f.report.QuietLists = append(f.report.QuietLists, name)
+			f.replace(l.call.Fun, "marshalQuietSlice")
+		} else {
+			f.replace(l.call.Fun, "marshalSlice")
+		}
+	}
+	return nil
+}
+
+// enclosing names the method whose body holds n.
+func (f *file) enclosing(n ast.Node) string {
+	for name, fd := range f.methods {
+		if fd.Body.Pos() <= n.Pos() && n.End() <= fd.Body.End() {
+			return name
+		}
+	}
+	return ""
+}
+
+// nullReports are graphql's functions that read ctx's path to report a
+// null and keep nothing of it.
+var nullReports = map[string]bool{"AddInvalidNullError": true, "AddInvalidNullFromMarshaler": true}
+
+// keepsNoContext reports whether from, and every method it calls in turn,
+// uses ctx only to hand it straight to another such method or to one of
+// nullReports: nothing returned or stored holds the context, so a list's
+// elements may be marshalled one after another under one field context
+// whose index moves on. A method this file does not define counts as
+// holding it, except the ProcessDeferredGroup of an empty group and the
+// Dispatch of a field set nothing is scheduled on.
+func (f *file) keepsNoContext(from string) bool {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 {
+		m := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		if marshal, ok := f.readsVia[m]; ok {
+			// As rewritten: ec.<marshal>(ctx, field.Selections, obj.<field>).
+			stack = append(stack, marshal)
+			continue
+		}
+		fd := f.methods[m]
+		if fd == nil {
+			return false
+		}
+		passed := map[*ast.Ident]bool{}
+		ok := true
+		ast.Inspect(fd.Body, func(node ast.Node) bool {
+			if as, isAssign := node.(*ast.AssignStmt); isAssign && len(as.Lhs) == 1 && len(as.Rhs) == 1 && isIdent(as.Lhs[0], "_") {
+				if id, isID := as.Rhs[0].(*ast.Ident); isID && id.Name == "ctx" {
+					passed[id] = true // _ = ctx
+				}
+			}
+			call, isCall := node.(*ast.CallExpr)
+			if !isCall {
+				return true
+			}
+			sel, _ := call.Fun.(*ast.SelectorExpr)
+			switch {
+			case sel != nil && isIdent(sel.X, "ec") && sel.Sel.Name == "ProcessDeferredGroup" && slices.Contains(f.report.EmptyDeferred, m):
+			case sel != nil && isIdent(sel.X, "ec"):
+				stack = append(stack, sel.Sel.Name)
+			case sel != nil && isIdent(sel.X, "graphql") && nullReports[sel.Sel.Name]:
+			case isNewDeferredGroup(call) && slices.Contains(f.report.EmptyDeferred, m):
+				// To be rewritten as graphql.DeferredGroup{}.
+			case sel != nil && isIdent(sel.X, "out") && sel.Sel.Name == "Dispatch" && plainFieldSet(fd.Body):
+				// Nothing scheduled: Dispatch runs nothing.
+			default:
+				return true
+			}
+			for _, a := range call.Args {
+				if id, isID := a.(*ast.Ident); isID && id.Name == "ctx" {
+					passed[id] = true
+				}
+			}
+			return true
+		})
+		ast.Inspect(fd.Body, func(node ast.Node) bool {
+			if id, isID := node.(*ast.Ident); isID && id.Name == "ctx" && !passed[id] {
+				ok = false
+			}
+			return ok
+		})
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func (f *file) fieldSets() error {
 	n := 0
 	for _, name := range f.sortedMethods() {
@@ -515,6 +645,17 @@ func (f *file) fieldSets() error {
 		return errors.New("no object function declares out := graphql.NewFieldSet(fields): has gqlgen changed how it builds objects?")
 	}
 	return nil
+}
+
+// plainFieldSet reports whether body declares out := …NewFieldSet(fields)
+// and uses it as onlyStoresValues allows.
+func plainFieldSet(body *ast.BlockStmt) bool {
+	for _, stmt := range body.List {
+		if as, ok := stmt.(*ast.AssignStmt); ok && as.Tok == token.DEFINE && len(as.Lhs) == 1 && isIdent(as.Lhs[0], "out") {
+			return onlyStoresValues(body, as)
+		}
+	}
+	return false
 }
 
 // onlyStoresValues reports whether body uses the field set decl declares

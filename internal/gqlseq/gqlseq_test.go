@@ -70,6 +70,39 @@ func TestListsAreSequentialOnlyWhereNothingBelowResolves(t *testing.T) {
 	}
 }
 
+func TestQuietListsOnlyOfReadsThatKeepNoContext(t *testing.T) {
+	out, r := rewrite(t, fixture(t), fixtureOpts)
+	quiet := func(r *Report, typ string) bool {
+		for _, n := range r.QuietLists {
+			if regexp.MustCompile(`^marshal[NO]` + typ + `2ᚕ`).MatchString(n) {
+				return true
+			}
+		}
+		return false
+	}
+	for typ, want := range map[string]bool{
+		"Label": true,
+		"Pin":   false, // non-null elements
+		"Board": false, // mainPin is no read
+		"Task":  false, // note takes an argument
+	} {
+		if got := quiet(r, typ); got != want {
+			t.Errorf("list of %s quiet: %v, want %v", typ, got, want)
+		}
+	}
+	if n := bytes.Count(out, []byte("marshalQuietSlice(")); n != len(r.QuietLists) {
+		t.Errorf("%d calls of marshalQuietSlice for %d quiet lists", n, len(r.QuietLists))
+	}
+	// A context handed anywhere else may outlive the element.
+	src := strings.Replace(string(fixture(t)), "func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *Label) graphql.Marshaler {\n", "func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *Label) graphql.Marshaler {\n\tdefer keep(ctx)\n", 1)
+	if src == string(fixture(t)) {
+		t.Fatal("the fixture's _Label starts otherwise")
+	}
+	if _, r := rewrite(t, []byte(src), fixtureOpts); quiet(r, "Label") {
+		t.Error("the list of Label is quiet though _Label hands its context on")
+	}
+}
+
 func TestDeferredGroupKeptWhereAFieldCanBeDeferred(t *testing.T) {
 	_, r := rewrite(t, fixture(t), fixtureOpts)
 	for _, obj := range []string{"_Task", "_Feed", "_Digest", "_Query"} {
@@ -157,6 +190,9 @@ func TestGraphIsAllSequential(t *testing.T) {
 	if len(r.ConcurrentLists) != 0 || fmt.Sprint(r.KeptDeferred) != "[_TaskConnection _TaskEvent]" || len(r.SequentialLists) == 0 || len(r.StructReads) == 0 {
 		t.Errorf("concurrent lists %v, kept deferred groups %v, %d sequential lists, %d struct reads",
 			r.ConcurrentLists, r.KeptDeferred, len(r.SequentialLists), len(r.StructReads))
+	}
+	if fmt.Sprint(r.QuietLists) != "[marshalOTaskEdge2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋentᚐTaskEdge]" {
+		t.Errorf("quiet lists %v, want the page's edges", r.QuietLists)
 	}
 	if fmt.Sprint(r.KeptFieldSets) != "[_Query _TaskConnection _TaskEvent]" || !slices.Contains(r.PlainFieldSets, "_Task") || !slices.Contains(r.PlainFieldSets, "_TaskEdge") {
 		t.Errorf("kept field sets %v, plain ones %v", r.KeptFieldSets, r.PlainFieldSets)

@@ -73,7 +73,9 @@ type ComplexityRoot struct {
 		Digests func(childComplexity int) int
 		Events  func(childComplexity int) int
 		Feeds   func(childComplexity int) int
+		Labels  func(childComplexity int) int
 		Nodes   func(childComplexity int) int
+		Pins    func(childComplexity int) int
 		Tasks   func(childComplexity int) int
 	}
 
@@ -104,6 +106,8 @@ type ComplexityRoot struct {
 type QueryResolver interface {
 	Tasks(ctx context.Context) ([]*Task, error)
 	Boards(ctx context.Context) ([]*Board, error)
+	Labels(ctx context.Context) ([]*Label, error)
+	Pins(ctx context.Context) ([]*Pin, error)
 	Chains(ctx context.Context) ([]*Chain, error)
 	Events(ctx context.Context) ([]*TaskEvent, error)
 	Feeds(ctx context.Context) ([]*Feed, error)
@@ -249,12 +253,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Feeds(childComplexity), true
 
+	case "Query.labels":
+		if e.ComplexityRoot.Query.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Labels(childComplexity), true
 	case "Query.nodes":
 		if e.ComplexityRoot.Query.Nodes == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity), true
+	case "Query.pins":
+		if e.ComplexityRoot.Query.Pins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Pins(childComplexity), true
 	case "Query.tasks":
 		if e.ComplexityRoot.Query.Tasks == nil {
 			break
@@ -1175,6 +1191,70 @@ func (ec *executionContext) fieldContext_Query_boards(_ context.Context, field g
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Board(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_labels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Labels(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Label) graphql.Marshaler {
+			return ec.marshalNLabel2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐLabel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Label(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_pins(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Pins(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Pin) graphql.Marshaler {
+			return ec.marshalNPin2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐPinᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pin(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3051,6 +3131,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_boards(ctx, field)
 				})
+		case "labels":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_labels(ctx, field)
+				})
+		case "pins":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pins(ctx, field)
+				})
 		case "chains":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -3720,12 +3812,38 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNLabel2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐLabel(ctx context.Context, sel ast.SelectionSet, v []*Label) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOLabel2ᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐLabel(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐNode(ctx context.Context, sel ast.SelectionSet, v []Node) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalONode2githubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐNode(ctx, sel, v[i])
 	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPin2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐPinᚄ(ctx context.Context, sel ast.SelectionSet, v []*Pin) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPin2ᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐPin(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
 
 	return ret
 }
