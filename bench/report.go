@@ -38,8 +38,8 @@ func report(w io.Writer, runs []run, idle []idleMemory, machine string, connecti
 	}
 
 	fmt.Fprintf(w, "\nMedians of the rounds, %d connections:\n\n", connections)
-	fmt.Fprintln(w, "| mode | workload | server req/s | ceiling req/s | ratio of medians (per round) | p50 server | p50 ceiling | p90 server | p90 ceiling | p99 server | p99 ceiling | p99 ratio | server peak RSS | target |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| mode | workload | server req/s | ceiling req/s | ratio of medians (per round) | CPU/req server / ceiling | p50 server | p50 ceiling | p90 server | p90 ceiling | p99 server | p99 ceiling | p99 ratio | server peak RSS | target |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, m := range modes {
 		for _, wl := range []string{"list", "create"} {
 			var srv, ceil []run
@@ -68,12 +68,16 @@ func report(w io.Writer, runs []run, idle []idleMemory, machine string, connecti
 			for _, r := range srv {
 				rss = max(rss, r.rss)
 			}
-			fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | **%.2f** (%s) | %s | %s | %s | %s | %s | %s | %.2f | %.0f MB | %s |\n",
+			// The target's own CPU a request: steadier than req/s on a
+			// shared machine, and what the ratio comes down to on one CPU.
+			cpu := func(r run) float64 { return float64(r.perRequest(r.cpuTarget)) }
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | **%.2f** (%s) | %s / %s | %s | %s | %s | %s | %s | %s | %.2f | %.0f MB | %s |\n",
 				m, wl, sRPS, cRPS, sRPS/cRPS, strings.Join(perRound, ", "),
+				micro(time.Duration(median(srv, cpu))), micro(time.Duration(median(ceil, cpu))),
 				us(int64(median(srv, p50))), us(int64(median(ceil, p50))),
 				us(int64(median(srv, p90))), us(int64(median(ceil, p90))),
 				us(int64(sP99)), us(int64(cP99)), sP99/cP99, rss,
-				verdict(wl, sRPS/cRPS, sP99/cP99, rss))
+				verdict(m, wl, sRPS/cRPS, sP99/cP99, rss))
 		}
 	}
 
@@ -99,13 +103,19 @@ func report(w io.Writer, runs []run, idle []idleMemory, machine string, connecti
 	}
 }
 
-// verdict compares against the performance issue's targets.
-func verdict(workload string, ratio, p99Ratio, rss float64) string {
+// verdict compares against the performance issues' targets: a page at
+// 0.60 of the ceiling with two CPUs and 0.70 with one (issue 12), its p99
+// within 2×, a create at 0.70, under 100 MB.
+func verdict(m mode, workload string, ratio, p99Ratio, rss float64) string {
+	listGoal := 0.6
+	if m.cpus == 1 {
+		listGoal = 0.7
+	}
 	var miss []string
 	switch workload {
 	case "list":
-		if ratio < 0.6 {
-			miss = append(miss, "req/s < 60% of ceiling")
+		if ratio < listGoal {
+			miss = append(miss, fmt.Sprintf("req/s < %.0f%% of ceiling", 100*listGoal))
 		}
 		if p99Ratio > 2 {
 			miss = append(miss, "p99 > 2× ceiling")
@@ -120,7 +130,7 @@ func verdict(workload string, ratio, p99Ratio, rss float64) string {
 	}
 	if len(miss) == 0 {
 		if workload == "list" {
-			return "met (≥ 60%, aim 80%; p99 ≤ 2×; < 100 MB)"
+			return fmt.Sprintf("met (≥ %.0f%%; p99 ≤ 2×; < 100 MB)", 100*listGoal)
 		}
 		return "met (≥ 70%; < 100 MB)"
 	}
