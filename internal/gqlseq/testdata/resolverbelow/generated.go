@@ -34,6 +34,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	Upper func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -68,15 +69,16 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Boards  func(childComplexity int) int
-		Chains  func(childComplexity int) int
-		Digests func(childComplexity int) int
-		Events  func(childComplexity int) int
-		Feeds   func(childComplexity int) int
-		Labels  func(childComplexity int) int
-		Nodes   func(childComplexity int) int
-		Pins    func(childComplexity int) int
-		Tasks   func(childComplexity int) int
+		Boards    func(childComplexity int) int
+		Chains    func(childComplexity int) int
+		Digests   func(childComplexity int) int
+		Events    func(childComplexity int) int
+		Feeds     func(childComplexity int) int
+		Labels    func(childComplexity int) int
+		MaybePins func(childComplexity int) int
+		Nodes     func(childComplexity int) int
+		Pins      func(childComplexity int) int
+		Tasks     func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -88,6 +90,7 @@ type ComplexityRoot struct {
 		Done        func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Note        func(childComplexity int, short *bool) int
+		Shout       func(childComplexity int) int
 		Title       func(childComplexity int) int
 	}
 
@@ -108,6 +111,7 @@ type QueryResolver interface {
 	Boards(ctx context.Context) ([]*Board, error)
 	Labels(ctx context.Context) ([]*Label, error)
 	Pins(ctx context.Context) ([]*Pin, error)
+	MaybePins(ctx context.Context) ([]*Pin, error)
 	Chains(ctx context.Context) ([]*Chain, error)
 	Events(ctx context.Context) ([]*TaskEvent, error)
 	Feeds(ctx context.Context) ([]*Feed, error)
@@ -259,6 +263,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Labels(childComplexity), true
+	case "Query.maybePins":
+		if e.ComplexityRoot.Query.MaybePins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MaybePins(childComplexity), true
 	case "Query.nodes":
 		if e.ComplexityRoot.Query.Nodes == nil {
 			break
@@ -314,6 +324,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Task.Note(childComplexity, args["short"].(*bool)), true
+	case "Task.shout":
+		if e.ComplexityRoot.Task.Shout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.Shout(childComplexity), true
 	case "Task.title":
 		if e.ComplexityRoot.Task.Title == nil {
 			break
@@ -523,6 +539,8 @@ func (ec *executionContext) childFields_Task(ctx context.Context, field graphql.
 		return ec.fieldContext_Task_done(ctx, field)
 	case "note":
 		return ec.fieldContext_Task_note(ctx, field)
+	case "shout":
+		return ec.fieldContext_Task_shout(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Task", field.Name)
 }
@@ -1260,6 +1278,38 @@ func (ec *executionContext) fieldContext_Query_pins(_ context.Context, field gra
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_maybePins(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_maybePins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MaybePins(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Pin) graphql.Marshaler {
+			return ec.marshalNPin2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐPin(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_maybePins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pin(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_chains(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1661,6 +1711,42 @@ func (ec *executionContext) fieldContext_Task_note(ctx context.Context, field gr
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Task_shout(ctx context.Context, field graphql.CollectedField, obj *Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Task_shout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shout, nil
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Upper == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive upper is not implemented")
+				}
+				return ec.Directives.Upper(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Task_shout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Task", field, false, false, "String")
 }
 
 func (ec *executionContext) _TaskEvent_id(ctx context.Context, field graphql.CollectedField, obj *TaskEvent) (ret graphql.Marshaler) {
@@ -3143,6 +3229,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_pins(ctx, field)
 				})
+		case "maybePins":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_maybePins(ctx, field)
+				})
 		case "chains":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -3257,6 +3349,11 @@ func (ec *executionContext) _Task(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "note":
 			out.Values[i] = ec._Task_note(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "shout":
+			out.Values[i] = ec._Task_shout(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -3827,6 +3924,16 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋtaskapiᚋserverᚋin
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalONode2githubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPin2ᚕᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐPin(ctx context.Context, sel ast.SelectionSet, v []*Pin) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOPin2ᚖgithubᚗcomᚋtaskapiᚋserverᚋinternalᚋgqlseqᚋtestdataᚋresolverbelowᚐPin(ctx, sel, v[i])
 	})
 
 	return ret

@@ -66,6 +66,8 @@ type Task struct {
 	Done        bool    `json:"done"`
 	// Takes an argument: keeps graphql.ResolveField.
 	Note string `json:"note"`
+	// Has a directive: keeps graphql.ResolveField.
+	Shout string `json:"shout"`
 }
 
 func (Task) IsNode()            {}
