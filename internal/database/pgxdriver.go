@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -152,10 +153,38 @@ func argList(args any) ([]any, error) {
 	case nil:
 		return nil, nil
 	case []any:
-		return a, nil
+		return uuidArgs(a), nil
 	default:
 		return nil, fmt.Errorf("database: arguments of type %T, want []any", args)
 	}
+}
+
+// uuidArgs passes ent's uuid.UUID arguments (a create's id comes as
+// *uuid.UUID) as pgx's own UUID type: uuid.UUID is a driver.Valuer, which
+// pgx encodes by formatting it as text and parsing that back, three
+// allocations and a sixth of a create's encoding. The caller's slice is
+// left as it is.
+func uuidArgs(args []any) []any {
+	out := args
+	for i, a := range args {
+		var u uuid.UUID
+		switch a := a.(type) {
+		case uuid.UUID:
+			u = a
+		case *uuid.UUID:
+			if a == nil {
+				continue
+			}
+			u = *a
+		default:
+			continue
+		}
+		if &out[0] == &args[0] {
+			out = slices.Clone(args)
+		}
+		out[i] = pgtype.UUID{Bytes: u, Valid: true}
+	}
+	return out
 }
 
 func exec(ctx context.Context, q querier, query string, args, v any) error {

@@ -85,3 +85,41 @@ func TestScanMatchesPgx(t *testing.T) {
 		}
 	}
 }
+
+// TestUUIDArguments: ent's uuid.UUID arguments reach PostgreSQL as the
+// same UUID in every query mode, and the caller's slice is not changed.
+func TestUUIDArguments(t *testing.T) {
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		t.Skip("PostgreSQL's: set TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	id := uuid.MustParse("8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f")
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		args := []any{id, "x", &id}
+		var r entsql.Rows
+		if err := newPgxDriver(pool).Query(ctx, "SELECT $1::uuid::text, $2::text, $3::uuid = '8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f'::uuid", append([]any{mode}, args...), &r); err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		var text, x string
+		var same bool
+		if !r.Next() {
+			t.Fatalf("%v: no row: %v", mode, r.Err())
+		}
+		if err := r.Scan(&text, &x, &same); err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		r.Close()
+		if text != id.String() || x != "x" || !same {
+			t.Errorf("%v: read back %q, %q, %v", mode, text, x, same)
+		}
+		if args[0] != any(id) || args[2] != any(&id) {
+			t.Errorf("%v: the caller's arguments changed: %v", mode, args)
+		}
+	}
+}
