@@ -142,7 +142,9 @@ func BenchmarkTypename(b *testing.B) {
 	benchDialects(b, func(b *testing.B, fx *fixture) {
 		fx.run(b, postRequest(b, fx.tok, map[string]any{"query": "{ __typename }"}), func(tb testing.TB, r response) {
 			tb.Helper()
-			var out struct{ Typename string `json:"__typename"` }
+			var out struct {
+				Typename string `json:"__typename"`
+			}
 			if wantStatus(tb, r, http.StatusOK).decode(tb, &out); out.Typename != "Query" {
 				tb.Fatalf("__typename %q", out.Typename)
 			}
