@@ -150,6 +150,28 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ticks) * clockTick
 }
 
+// switches counts the times a process's threads gave up the CPU to wait
+// (voluntary context switches, summed over /proc/PID/task/*/status): a
+// target that keeps up with its load waits once per batch of requests, one
+// that falls idle between them once per request or more.
+func switches(pid int) int64 {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // postgresCPU sums the CPU of every postgres process on this machine: the
 // targets' backends and PostgreSQL's own workers. It is -1 when there is no
 // local PostgreSQL to read (a remote -db, or no /proc).
@@ -198,6 +220,7 @@ type run struct {
 	rss              float64 // the target's peak resident set during the run, MB (VmHWM, else sampled VmRSS)
 	// CPU used during the run by the target, by PostgreSQL and by wrk.
 	cpuTarget, cpuPostgres, cpuWrk time.Duration
+	waits                          int64 // the target's voluntary context switches during the run
 }
 
 // perRequest is a CPU time divided among the run's requests; negative when
@@ -251,9 +274,10 @@ func (b *bench) load(ctx context.Context, t *target, workload string, d time.Dur
 		args = append(args, f)
 	}
 	wrk := b.mode.loadCommand(ctx, "wrk", args...)
-	targetBefore, pgBefore := cpuTime(pid), postgresCPU()
+	targetBefore, pgBefore, waitsBefore := cpuTime(pid), postgresCPU(), switches(pid)
 	out, err := wrk.CombinedOutput()
 	r.cpuTarget, r.cpuPostgres = cpuTime(pid)-targetBefore, postgresCPU()-pgBefore
+	r.waits = switches(pid) - waitsBefore
 	hwm := memStatus(pid).hwm
 	if pgBefore < 0 {
 		r.cpuPostgres = -1

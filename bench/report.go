@@ -29,12 +29,16 @@ func report(w io.Writer, runs []run, idle []idleMemory, machine string, connecti
 		fmt.Fprintf(w, "- **%s**: %s\n", m, m.describe())
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| mode | workload | round | target | req/s | p50 | p90 | p99 | errors | checked | sampled | peak RSS | CPU/req: target | PostgreSQL | wrk |")
-	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| mode | workload | round | target | req/s | p50 | p90 | p99 | errors | checked | sampled | peak RSS | CPU/req: target | PostgreSQL | wrk | target's waits/req |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range runs {
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %.0f | %s | %s | %s | %d | %d | %d | %.0f MB | %s | %s | %s |\n",
+		waits := "n/a"
+		if r.wrk.Requests > 0 {
+			waits = fmt.Sprintf("%.2f", float64(r.waits)/float64(r.wrk.Requests))
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %.0f | %s | %s | %s | %d | %d | %d | %.0f MB | %s | %s | %s | %s |\n",
 			r.mode, r.workload, r.round, r.target, r.rps(), us(r.wrk.P50US), us(r.wrk.P90US), us(r.wrk.P99US), r.errors(), r.wrk.Checked, r.sampled, r.rss,
-			micro(r.perRequest(r.cpuTarget)), micro(r.perRequest(r.cpuPostgres)), micro(r.perRequest(r.cpuWrk)))
+			micro(r.perRequest(r.cpuTarget)), micro(r.perRequest(r.cpuPostgres)), micro(r.perRequest(r.cpuWrk)), waits)
 	}
 
 	fmt.Fprintf(w, "\nMedians of the rounds, %d connections:\n\n", connections)
