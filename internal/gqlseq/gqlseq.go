@@ -38,14 +38,13 @@
 // object field (an edge's node) is read the same way when every field of
 // its object is such a read, found to a fixpoint, so objects of objects
 // qualify a round later; its marshaler answers null for nil, with no
-// error, so no path is needed.
+// error, so no path is needed. Field middleware no longer sees such
+// fields: graph.NewHandler takes only resolver-only tracing.
 //
 // Quiet lists. A sequential list whose elements are written by reads alone
 // and never hand their context to anything that could keep it calls
 // graph's marshalQuietSlice: one field context for all the elements, its
 // index moved on, instead of a context, a field context and an index each.
-// Field middleware no longer sees such fields: graph.NewHandler takes only
-// resolver-only tracing.
 //
 // When gqlgen's output stops having the shapes this relies on, Rewrite
 // fails with an error naming the function and what is missing.
