@@ -117,6 +117,16 @@ var hostileCorpus = []hostile{
 		status: 200, code: gqlerr.ResponseLimit,
 	},
 	{
+		// Past 16 keys graph's fieldSet finds repeats with a map: the most
+		// keys an object may have (100 aliases and its own fields), on the
+		// largest page the budget then serves.
+		name: "the most aliases on every task of the largest page they allow",
+		body: func() []byte {
+			return gql("{ tasks(first: 28) { edges { node { "+repeat(100, func(i int) string { return fmt.Sprintf("c%d: isCompleted ", i) })+"id title isCompleted } } } }", nil)
+		},
+		status: 200,
+	},
+	{
 		name: "20 text searches over every row the caller owns",
 		body: func() []byte {
 			return gql("{ "+repeat(20, func(i int) string {

@@ -17,17 +17,20 @@ func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler boo
 	ret := make(graphql.Array, length)
 	for i := range length {
 		ctx := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &i})
-		if omitPanicHandler {
-			ret[i] = marshalElement(ctx, i)
-			continue
-		}
-		ret[i] = marshalRecovering(ctx, i, marshalElement)
+		ret[i] = marshalAt(ctx, i, omitPanicHandler, marshalElement)
 	}
 	return ret
 }
 
-// marshalRecovering turns a panic in one element into an error and a null,
-// as gqlgen's concurrent version does.
+// marshalAt marshals element i, turning a panic into an error and a null
+// as gqlgen's concurrent version does, unless told not to.
+func marshalAt(ctx context.Context, i int, omitPanicHandler bool, marshalElement func(context.Context, int) graphql.Marshaler) graphql.Marshaler {
+	if omitPanicHandler {
+		return marshalElement(ctx, i)
+	}
+	return marshalRecovering(ctx, i, marshalElement)
+}
+
 func marshalRecovering(ctx context.Context, i int, marshalElement func(context.Context, int) graphql.Marshaler) (m graphql.Marshaler) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -49,11 +52,7 @@ func marshalQuietSlice(ctx context.Context, length int, _ int64, omitPanicHandle
 	ctx = graphql.WithFieldContext(ctx, fc)
 	for i = range length {
 		fc.Result = nil
-		if omitPanicHandler {
-			ret[i] = marshalElement(ctx, i)
-			continue
-		}
-		ret[i] = marshalRecovering(ctx, i, marshalElement)
+		ret[i] = marshalAt(ctx, i, omitPanicHandler, marshalElement)
 	}
 	return ret
 }

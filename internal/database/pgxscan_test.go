@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -18,21 +19,8 @@ import (
 // pgx's own path through sql.Scanner does (NULLs, zones, text and binary
 // results), and refuse what that path refuses.
 func TestScanMatchesPgx(t *testing.T) {
-	url := os.Getenv("TEST_DATABASE_URL") // testdb imports this package
-	if url == "" {
-		t.Skip("PostgreSQL's: set TEST_DATABASE_URL")
-	}
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["timezone"] = "Asia/Kolkata"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testPool(t)
 	dests := func() []any {
 		return []any{new(uuid.UUID), new(sql.NullString), new(sql.NullString), new(sql.NullBool), new(sql.NullTime), new(sql.NullTime), new(sql.NullString), new(uuid.UUID), new(sql.NullTime), new(sql.NullString)}
 	}
@@ -49,18 +37,9 @@ func TestScanMatchesPgx(t *testing.T) {
 				t.Fatalf("%v row %d through pgx: %v", mode, i, err)
 			}
 			got := dests()
-			d := newPgxDriver(pool)
-			var r entsql.Rows
-			if err := d.Query(ctx, "SELECT "+cols, append([]any{mode}, args...), &r); err != nil {
-				t.Fatal(err)
-			}
-			if !r.Next() {
-				t.Fatalf("%v row %d: no row: %v", mode, i, r.Err())
-			}
-			if err := r.Scan(got...); err != nil {
+			if err := driverRow(pool, "SELECT "+cols, append([]any{mode}, args...), got...); err != nil {
 				t.Fatalf("%v row %d: %v", mode, i, err)
 			}
-			r.Close()
 			for c := range want {
 				if !reflect.DeepEqual(got[c], want[c]) {
 					t.Errorf("%v row %d column %d: %#v, pgx reads %#v", mode, i, c, got[c], want[c])
@@ -73,13 +52,7 @@ func TestScanMatchesPgx(t *testing.T) {
 		if err := pool.QueryRow(ctx, q).Scan(new(sql.NullTime)); err == nil {
 			t.Fatalf("%s: pgx read it into a time", q)
 		}
-		var r entsql.Rows
-		if err := newPgxDriver(pool).Query(ctx, q, []any{}, &r); err != nil {
-			t.Fatal(err)
-		}
-		r.Next()
-		err := r.Scan(new(sql.NullTime))
-		r.Close()
+		err := driverRow(pool, q, []any{}, new(sql.NullTime))
 		if err == nil || !strings.Contains(err.Error(), "infinity") {
 			t.Errorf("%s: %v, want an error naming infinity", q, err)
 		}
@@ -89,32 +62,15 @@ func TestScanMatchesPgx(t *testing.T) {
 // TestUUIDArguments: ent's uuid.UUID arguments reach PostgreSQL as the
 // same UUID in every query mode, and the caller's slice is not changed.
 func TestUUIDArguments(t *testing.T) {
-	url := os.Getenv("TEST_DATABASE_URL")
-	if url == "" {
-		t.Skip("PostgreSQL's: set TEST_DATABASE_URL")
-	}
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testPool(t)
 	id := uuid.MustParse("8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f")
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
 		args := []any{id, "x", &id}
-		var r entsql.Rows
-		if err := newPgxDriver(pool).Query(ctx, "SELECT $1::uuid::text, $2::text, $3::uuid = '8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f'::uuid", append([]any{mode}, args...), &r); err != nil {
-			t.Fatalf("%v: %v", mode, err)
-		}
 		var text, x string
 		var same bool
-		if !r.Next() {
-			t.Fatalf("%v: no row: %v", mode, r.Err())
-		}
-		if err := r.Scan(&text, &x, &same); err != nil {
+		if err := driverRow(pool, "SELECT $1::uuid::text, $2::text, $3::uuid = '8f4b7b8e-1c1a-4c1e-9d5e-2f0b3c4d5e6f'::uuid", append([]any{mode}, args...), &text, &x, &same); err != nil {
 			t.Fatalf("%v: %v", mode, err)
 		}
-		r.Close()
 		if text != id.String() || x != "x" || !same {
 			t.Errorf("%v: read back %q, %q, %v", mode, text, x, same)
 		}
@@ -122,4 +78,38 @@ func TestUUIDArguments(t *testing.T) {
 			t.Errorf("%v: the caller's arguments changed: %v", mode, args)
 		}
 	}
+}
+
+// testPool is a pool on the TEST_DATABASE_URL server (testdb imports this
+// package), its sessions in a zone far from UTC.
+func testPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		t.Skip("PostgreSQL's: set TEST_DATABASE_URL")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "Asia/Kolkata"
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// driverRow reads the one row of q through the driver, as ent does.
+func driverRow(pool *pgxpool.Pool, q string, args []any, dest ...any) error {
+	var r entsql.Rows
+	if err := newPgxDriver(pool).Query(context.Background(), q, args, &r); err != nil {
+		return err
+	}
+	defer r.Close()
+	if !r.Next() {
+		return fmt.Errorf("no row: %v", r.Err())
+	}
+	return r.Scan(dest...)
 }

@@ -254,8 +254,8 @@ func (f *file) deferred() error {
 	for _, name := range f.sortedMethods() {
 		body := f.methods[name].Body
 		for _, stmt := range body.List {
-			as, ok := stmt.(*ast.AssignStmt)
-			if !ok || as.Tok != token.DEFINE || len(as.Lhs) != 1 || len(as.Rhs) != 1 || !isIdent(as.Lhs[0], "deferred") {
+			as := defines(stmt, "deferred")
+			if as == nil {
 				continue
 			}
 			n++
@@ -622,8 +622,8 @@ func (f *file) fieldSets() error {
 	for _, name := range f.sortedMethods() {
 		body := f.methods[name].Body
 		for _, stmt := range body.List {
-			as, ok := stmt.(*ast.AssignStmt)
-			if !ok || as.Tok != token.DEFINE || len(as.Lhs) != 1 || len(as.Rhs) != 1 || !isIdent(as.Lhs[0], "out") {
+			as := defines(stmt, "out")
+			if as == nil {
 				continue
 			}
 			call, ok := as.Rhs[0].(*ast.CallExpr)
@@ -650,7 +650,7 @@ func (f *file) fieldSets() error {
 // and uses it as onlyStoresValues allows.
 func plainFieldSet(body *ast.BlockStmt) bool {
 	for _, stmt := range body.List {
-		if as, ok := stmt.(*ast.AssignStmt); ok && as.Tok == token.DEFINE && len(as.Lhs) == 1 && isIdent(as.Lhs[0], "out") {
+		if as := defines(stmt, "out"); as != nil {
 			return onlyStoresValues(body, as)
 		}
 	}
@@ -832,6 +832,15 @@ func lastArg(call *ast.CallExpr) ast.Expr {
 		return nil
 	}
 	return call.Args[len(call.Args)-1]
+}
+
+// defines is stmt when it is name := <one value>, else nil.
+func defines(stmt ast.Stmt, name string) *ast.AssignStmt {
+	as, ok := stmt.(*ast.AssignStmt)
+	if !ok || as.Tok != token.DEFINE || len(as.Lhs) != 1 || len(as.Rhs) != 1 || !isIdent(as.Lhs[0], name) {
+		return nil
+	}
+	return as
 }
 
 func isIdent(e ast.Expr, name string) bool {
