@@ -43,6 +43,20 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestMetricsCountADeferredOperationOnce: its later parts are not
+// operations of their own.
+func TestMetricsCountADeferredOperationOnce(t *testing.T) {
+	a := newAPI(t, testdb.Open(t, dialect.SQLite))
+	alice := a.token("alice")
+	if parts := a.deferred(t, alice, `{ tasks { ... @defer { count { value } } } }`, nil); len(parts) != 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	res := a.raw("GET", "/metrics", nil, nil)
+	if want := `tasks_graphql_operations_total{document="free-form",outcome="ok",type="query"} 1` + "\n"; !strings.Contains(res.Body, want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+}
+
 func TestCORS(t *testing.T) {
 	db := testdb.Open(t, dialect.SQLite)
 	h, _ := testHandler(t, db, io.Discard, serverOptions{CORSOrigins: []string{"https://app.example"}})

@@ -177,6 +177,11 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		})
 		return
 	}
+	deferring := defersPart(opCtx)
+	if deferring && !acceptsMultipart(r) {
+		fail(http.StatusNotAcceptable, errDeferNeedsMultipart())
+		return
+	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
 	if ctx.Err() != nil {
@@ -184,6 +189,10 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		// gone reads nothing either way.
 		w.Header().Set("Retry-After", retryAfter)
 		fail(http.StatusServiceUnavailable, gqlerr.TimeoutError())
+		return
+	}
+	if deferring {
+		writeIncremental(ctx, w, resp, responses)
 		return
 	}
 	writeResponse(w, resp)

@@ -46,6 +46,13 @@
 // graph's marshalQuietSlice: one field context for all the elements, its
 // index moved on, instead of a context, a field context and an index each.
 //
+// Deferred results. Exec waits for each @defer payload with a bare
+// receive from ec.DeferredResults, while the goroutine resolving it gives
+// up sending once the request's context ends: a request past its deadline
+// (or a WebSocket operation its client completed) would wait forever. The
+// wait becomes a select that also ends with the context, answering nil, no
+// more payloads.
+//
 // When gqlgen's output stops having the shapes this relies on, Rewrite
 // fails with an error naming the function and what is missing.
 package gqlseq
@@ -85,6 +92,7 @@ const StructReadMark = "// gqlseq: a struct read"
 type Report struct {
 	SequentialLists []string // list marshalers now calling marshalSlice or marshalQuietSlice
 	QuietLists      []string // of those, the ones calling marshalQuietSlice
+	DeferredWaits   int      // Exec's waits for a deferred result that now end with the context
 	ConcurrentLists []string // list marshalers keeping MarshalSliceConcurrently
 	EmptyDeferred   []string // object functions with an empty DeferredGroup
 	KeptDeferred    []string // object functions keeping NewDeferredGroup
@@ -109,6 +117,7 @@ type file struct {
 	fset    *token.FileSet
 	src     []byte
 	methods map[string]*ast.FuncDecl // the executionContext's, by name
+	exec    *ast.FuncDecl            // (*executableSchema).Exec
 	opts    Options
 	edits   []edit
 	report  Report
@@ -133,8 +142,12 @@ func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
 	}
 	f := &file{fset: fset, src: src, methods: map[string]*ast.FuncDecl{}, opts: opts}
 	for _, d := range af.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && isECMethod(fd) {
+		fd, ok := d.(*ast.FuncDecl)
+		switch {
+		case ok && isECMethod(fd):
 			f.methods[fd.Name.Name] = fd
+		case ok && fd.Name.Name == "Exec" && recvType(fd) == "executableSchema":
+			f.exec = fd
 		}
 	}
 	if len(f.methods) == 0 {
@@ -142,7 +155,7 @@ func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
 	}
 	// deferred before structReads: an object read needs its object's
 	// deferred group found empty.
-	for _, step := range []func() error{f.lists, f.deferred, f.structReads, f.quietLists, f.fieldSets} {
+	for _, step := range []func() error{f.lists, f.deferred, f.structReads, f.quietLists, f.fieldSets, f.deferredWaits} {
 		if err := step(); err != nil {
 			return nil, nil, err
 		}
@@ -717,6 +730,87 @@ func (f *file) bareScalarContext(name string) bool {
 	}
 	call, ok := rs.Results[0].(*ast.CallExpr)
 	return ok && isSel(call.Fun, "graphql", "NewScalarFieldContext")
+}
+
+// DeferredWaitMark ends the line where Exec gives up a deferred result.
+const DeferredWaitMark = "// gqlseq: the request ended"
+
+// deferredWaits rewrites Exec's `result := <-ec.DeferredResults`, inside a
+// closure whose context is ctx, into a select that also ends with ctx.
+func (f *file) deferredWaits() error {
+	if f.exec == nil {
+		return errors.New("no (*executableSchema).Exec: is this gqlgen's exec file?")
+	}
+	var err error
+	ast.Inspect(f.exec.Body, func(n ast.Node) bool {
+		lit, ok := n.(*ast.FuncLit)
+		if !ok || err != nil {
+			return err == nil
+		}
+		if !firstParamIs(lit.Type, "ctx") {
+			return true
+		}
+		ast.Inspect(lit.Body, func(n ast.Node) bool {
+			switch s := n.(type) {
+			case *ast.AssignStmt:
+				if !receivesDeferred(s) {
+					return true
+				}
+				name, ok := s.Lhs[0].(*ast.Ident)
+				if !ok || s.Tok != token.DEFINE {
+					err = errors.New("Exec: the receive from ec.DeferredResults no longer defines one variable")
+					return false
+				}
+				f.replace(s, fmt.Sprintf("var %[1]s graphql.DeferredResult\nselect {\ncase %[1]s = <-ec.DeferredResults:\ncase <-ctx.Done():\nreturn nil %[2]s\n}", name.Name, DeferredWaitMark))
+				f.report.DeferredWaits++
+			case *ast.SelectStmt:
+				for _, c := range s.Body.List {
+					if as, ok := c.(*ast.CommClause).Comm.(*ast.AssignStmt); ok && receivesDeferred(as) {
+						f.report.DeferredWaits++ // rewritten by an earlier run
+					}
+				}
+				return false
+			}
+			return true
+		})
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	if f.report.DeferredWaits != 1 {
+		return fmt.Errorf("Exec: %d receives from ec.DeferredResults in a closure over ctx, want 1: has gqlgen changed how it delivers @defer payloads?", f.report.DeferredWaits)
+	}
+	return nil
+}
+
+// receivesDeferred reports `x := <-ec.DeferredResults` or `x = …`.
+func receivesDeferred(s *ast.AssignStmt) bool {
+	if len(s.Lhs) != 1 || len(s.Rhs) != 1 {
+		return false
+	}
+	u, ok := s.Rhs[0].(*ast.UnaryExpr)
+	return ok && u.Op == token.ARROW && isSel(u.X, "ec", "DeferredResults")
+}
+
+// firstParamIs reports a function type whose first parameter is name.
+func firstParamIs(ft *ast.FuncType, name string) bool {
+	return ft.Params != nil && len(ft.Params.List) > 0 && len(ft.Params.List[0].Names) > 0 && ft.Params.List[0].Names[0].Name == name
+}
+
+// recvType is a method's receiver type name, without its pointer.
+func recvType(fd *ast.FuncDecl) string {
+	if fd.Recv == nil || len(fd.Recv.List) != 1 {
+		return ""
+	}
+	t := fd.Recv.List[0].Type
+	if star, ok := t.(*ast.StarExpr); ok {
+		t = star.X
+	}
+	if id, ok := t.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }
 
 func (f *file) replace(n ast.Node, text string) {

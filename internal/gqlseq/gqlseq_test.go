@@ -236,6 +236,7 @@ func TestFailsWhenGqlgenChangesShape(t *testing.T) {
 		{"resolvers scheduled otherwise", "Concurrently(", "Scheduled(", "no field is resolved with ResolveConcurrently"},
 		{"field sets made otherwise", "out := graphql.NewFieldSet(fields)", "out := graphql.NewObject(fields)", "out is no longer graphql.NewFieldSet(fields)"},
 		{"fields resolved otherwise", "graphql.ResolveField(", "graphql.ResolveFieldV2(", "no field of an object resolves through graphql.ResolveField"},
+		{"deferred payloads delivered otherwise", "result := <-ec.DeferredResults", "result := ec.NextDeferred()", "0 receives from ec.DeferredResults"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			changed := strings.ReplaceAll(src, c.from, c.to)
@@ -247,6 +248,21 @@ func TestFailsWhenGqlgenChangesShape(t *testing.T) {
 				t.Errorf("error %v, want one saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Exec's wait for a @defer payload ends with the request's context.
+func TestDeferredWaitEndsWithTheContext(t *testing.T) {
+	out, r := rewrite(t, fixture(t), fixtureOpts)
+	if r.DeferredWaits != 1 {
+		t.Fatalf("%d deferred waits rewritten, want 1", r.DeferredWaits)
+	}
+	want := "select {\n\t\t\t\t\tcase result = <-ec.DeferredResults:\n\t\t\t\t\tcase <-ctx.Done():\n\t\t\t\t\t\treturn nil " + DeferredWaitMark
+	if !strings.Contains(string(out), want) {
+		t.Errorf("Exec does not wait with a select on ctx:\n%s", out[bytes.Index(out, []byte("func (e *executableSchema) Exec")):][:1500])
+	}
+	if strings.Contains(string(out), "result := <-ec.DeferredResults") {
+		t.Error("a bare receive is left")
 	}
 }
 

@@ -122,6 +122,9 @@ func (operationCounter) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (o operationCounter) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
+	if resp != nil && len(resp.Path) > 0 {
+		return resp // a @defer payload, of an operation already counted
+	}
 	typ := "unknown"
 	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
 		typ = string(oc.Operation.Operation)
