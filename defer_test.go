@@ -226,3 +226,29 @@ func TestDeferredPartPastTheDeadline(t *testing.T) {
 		proxy.stalled.Store(false)
 	}
 }
+
+// TestDeferOverWebSocket: over graphql-transport-ws, an operation with
+// @defer is refused with a code, queries and subscriptions alike, and the
+// connection goes on serving; without @defer the same query runs.
+func TestDeferOverWebSocket(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *database.DB) {
+		a := newAPI(t, db)
+		alice := a.token("alice")
+		a.createTask(t, alice, map[string]any{"title": "a1"})
+		c := initWS(t, a, alice)
+		c.expect("connection_ack")
+		for i, q := range []string{
+			`{ tasks { edges { node { title } } ... @defer { count { value } } } }`,
+			`subscription { taskChanged { kind task { id ... @defer { title } } } }`,
+		} {
+			data, errs := c.run(string(rune('a'+i)), q, nil)
+			if len(errs) != 1 || errs[0].code() != gqlerr.TransportNotSupported || !strings.Contains(errs[0].Message, "multipart/mixed") || data != nil && string(data) != "null" {
+				t.Errorf("%s: data %s, errors %v", q, data, errs)
+			}
+		}
+		data, errs := c.run("c", `{ tasks { edges { node { title } } ... @defer(if: false) { count { value } } } }`, nil)
+		if len(errs) > 0 || string(data) != `{"tasks":{"edges":[{"node":{"title":"a1"}}],"count":{"value":1}}}` {
+			t.Errorf("@defer(if: false) over the socket: %s %v", data, errs)
+		}
+	})
+}

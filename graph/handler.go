@@ -185,6 +185,16 @@ func socketOperations(timeout time.Duration) graphql.OperationMiddleware {
 		if c == nil || oc.Operation == nil {
 			return next(ctx)
 		}
+		if defersPart(oc) {
+			// A later payload has no message of its own here (gqlgen would
+			// send it as a flat response no client merges), and a
+			// subscription's would be dropped, its goroutine waiting until
+			// the subscription ends.
+			return refusal(&gqlerror.Error{
+				Message:    "@defer is served over HTTP (POST or GET with Accept: multipart/mixed), not over a WebSocket",
+				Extensions: map[string]any{"code": gqlerr.TransportNotSupported},
+			})
+		}
 		running, most, code, what := &c.ops, MaxOperationsPerConnection, gqlerr.OperationLimit, "queries and mutations"
 		subscription := oc.Operation.Operation == ast.Subscription
 		if subscription {
@@ -192,13 +202,7 @@ func socketOperations(timeout time.Duration) graphql.OperationMiddleware {
 		}
 		if running.Add(1) > int32(most) {
 			running.Add(-1)
-			refused := &graphql.Response{Errors: gqlerror.List{gqlerr.LimitError(code, most,
-				fmt.Sprintf("a connection runs at most %d %s at once", most, what))}}
-			return func(context.Context) *graphql.Response {
-				resp := refused
-				refused = nil // one response, then the end
-				return resp
-			}
+			return refusal(gqlerr.LimitError(code, most, fmt.Sprintf("a connection runs at most %d %s at once", most, what)))
 		}
 		cancel := context.CancelFunc(func() {})
 		if !subscription {
@@ -277,6 +281,16 @@ func slotsFrom(ctx context.Context) *opSlots {
 func (s *opSlots) countSlots() chan struct{} {
 	s.countsOnce.Do(func() { s.counts = make(chan struct{}, CountsAtOnce) })
 	return s.counts
+}
+
+// refusal answers an operation with err alone: one response, then the end.
+func refusal(err *gqlerror.Error) graphql.ResponseHandler {
+	resp := &graphql.Response{Errors: gqlerror.List{err}}
+	return func(context.Context) *graphql.Response {
+		r := resp
+		resp = nil
+		return r
+	}
 }
 
 func rootFieldSlots(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
