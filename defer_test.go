@@ -165,6 +165,43 @@ func TestDeferOverHTTP(t *testing.T) {
 			t.Errorf("a deferred fragment spread over GET: %v", parts)
 		}
 
+		// A failed non-null field nulls data: nothing is left for a later
+		// part, so the first is the last.
+		parts = a.deferred(t, alice, `{ tasks { ... @defer { count { value } } } task(id: "00000000-0000-0000-0000-000000000000") { id } }`, nil)
+		if len(parts) != 1 || string(parts[0].Data) != "null" || len(parts[0].Errors) != 1 || parts[0].Errors[0].code() != gqlerr.NotFound {
+			t.Errorf("data nulled by an error: %v", parts)
+		}
+		// Left out by @skip or @include, a @defer defers nothing.
+		for _, skip := range []string{
+			`{ tasks { ... @defer @skip(if: true) { count { value } } totalCount } }`,
+			`query($i: Boolean!) { tasks { ... @include(if: $i) { ... @defer { count { value } } } totalCount } }`,
+		} {
+			if res := a.post(alice, skip, map[string]any{"i": false}); res.Status != http.StatusOK || len(res.Errors) > 0 || string(res.Data) != `{"tasks":{"totalCount":3}}` {
+				t.Errorf("%s: %d %s", skip, res.Status, res.Body)
+			}
+		}
+		// The parts are in deferSpec=20220824's format: a client that asks
+		// for another is told which one it can have.
+		for accept, ok := range map[string]bool{
+			"multipart/mixed":                         true,
+			"multipart/mixed; deferSpec=20220824":     true,
+			"multipart/mixed;incrementalSpec=v0.2":    false,
+			"multipart/mixed;deferSpec=20230101":      false,
+			"multipart/mixed;q=0, application/json":   false,
+			"application/json, multipart/mixed;q=0.5": true,
+		} {
+			h := header(alice, "application/json")
+			h.Set("Accept", accept)
+			body, _ := json.Marshal(map[string]any{"query": q})
+			res := a.raw(http.MethodPost, "/query", bytes.NewReader(body), h)
+			if got := res.Status == http.StatusOK && strings.HasPrefix(res.Header.Get("Content-Type"), "multipart/mixed"); got != ok {
+				t.Errorf("Accept %q: status %d, %s: %s", accept, res.Status, res.Header.Get("Content-Type"), res.Body)
+			}
+			if !ok && (res.Status != http.StatusNotAcceptable || !strings.Contains(res.Body, "deferSpec=20220824")) {
+				t.Errorf("Accept %q: %d %s", accept, res.Status, res.Body)
+			}
+		}
+
 		for _, tc := range []struct{ name, query string }{
 			{"a query", q},
 			{"a fragment spread", `query { tasks { ...C @defer } } fragment C on TaskConnection { count { value } }`},
@@ -220,10 +257,14 @@ func TestDeferredPartPastTheDeadline(t *testing.T) {
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("answered after %v", took)
 		}
-		if len(parts) != 2 || !strings.Contains(parts[1].raw, gqlerr.Timeout) {
+		if len(parts) != 2 || !strings.Contains(parts[1].raw, gqlerr.Timeout) || !strings.Contains(parts[1].raw, `"requestId"`) {
 			t.Errorf("parts: %v", parts)
 		}
 		proxy.stalled.Store(false)
+	}
+	// Each stream is one operation, its deadline notwithstanding.
+	if m := a.raw("GET", "/metrics", nil, nil); !strings.Contains(m.Body, `tasks_graphql_operations_total{document="free-form",outcome="ok",type="query"} 4`+"\n") {
+		t.Errorf("/metrics:\n%s", m.Body)
 	}
 }
 

@@ -29,17 +29,25 @@ const (
 
 func errDeferNeedsMultipart() *gqlerror.Error {
 	return &gqlerror.Error{
-		Message: "the operation uses @defer, whose answer comes in several parts: send Accept: multipart/mixed " +
-			"(Apollo Client and urql do when an operation defers), or remove @defer",
+		Message: "the operation uses @defer, whose answer comes in several parts: send Accept: multipart/mixed;deferSpec=20220824 " +
+			"(Apollo Client's Defer20220824Handler and urql do), or remove @defer",
 		Extensions: map[string]any{"code": gqlerr.TransportNotSupported},
 	}
 }
 
 // acceptsMultipart reports whether r's Accept header names multipart/mixed
-// itself; */* is what curl sends, not a request for parts.
+// itself (*/* is what curl sends, not a request for parts) in the format
+// written here: deferSpec=20220824, or no format named (urql). A client
+// that names another (incrementalSpec=v0.2, the later draft) could not
+// read these parts.
 func acceptsMultipart(r *http.Request) bool {
 	for _, a := range accepted(r) {
-		if a.media == "multipart/mixed" {
+		if a.media != "multipart/mixed" {
+			continue
+		}
+		spec, named := a.params["deferspec"]
+		_, other := a.params["incrementalspec"]
+		if spec == "20220824" || !named && !other {
 			return true
 		}
 	}
@@ -60,14 +68,20 @@ func defers(set ast.SelectionSet, vars map[string]any, seen map[string]bool) boo
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			if defers(s.SelectionSet, vars, seen) {
+			if !skipped(s.Directives, vars) && defers(s.SelectionSet, vars, seen) {
 				return true
 			}
 		case *ast.InlineFragment:
+			if skipped(s.Directives, vars) {
+				continue
+			}
 			if deferOn(s.Directives, vars) || defers(s.SelectionSet, vars, seen) {
 				return true
 			}
 		case *ast.FragmentSpread:
+			if skipped(s.Directives, vars) {
+				continue
+			}
 			if deferOn(s.Directives, vars) {
 				return true
 			}
@@ -77,6 +91,21 @@ func defers(set ast.SelectionSet, vars map[string]any, seen map[string]bool) boo
 					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// skipped reports a selection that @skip or @include leaves out.
+func skipped(dirs ast.DirectiveList, vars map[string]any) bool {
+	if d := dirs.ForName("skip"); d != nil {
+		if on, _ := d.ArgumentMap(vars)["if"].(bool); on {
+			return true
+		}
+	}
+	if d := dirs.ForName("include"); d != nil {
+		if on, ok := d.ArgumentMap(vars)["if"].(bool); ok && !on {
+			return true
 		}
 	}
 	return false
@@ -99,14 +128,21 @@ func writeIncremental(ctx context.Context, w http.ResponseWriter, first *graphql
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_, _ = io.WriteString(w, "--"+multipartBoundary+"\r\n")
+	more := hasNext(first)
+	if len(first.Data) == 0 || string(first.Data) == "null" {
+		// A non-null field failed: there is no object left for a later
+		// part to complete, so the first is the last.
+		f := false
+		first.HasNext, more = &f, false
+	}
 	writePart(w, initialPayload(first))
-	for more := hasNext(first); more; {
+	for more {
 		_, _ = io.WriteString(w, "\r\n--"+multipartBoundary+"\r\n")
 		_ = rc.Flush()
 		resp := next(ctx)
 		if resp == nil {
 			// The rest will not come: say why.
-			writePart(w, initialPayload(&graphql.Response{Errors: gqlerror.List{gqlerr.TimeoutError()}}))
+			writePart(w, initialPayload(&graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(ctx, gqlerr.TimeoutError())}}))
 			break
 		}
 		more = hasNext(resp)

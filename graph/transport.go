@@ -424,8 +424,9 @@ func responseMediaType(r *http.Request) string {
 
 // acceptedMedia is one entry of an Accept header.
 type acceptedMedia struct {
-	media string
-	q     float64
+	media  string
+	q      float64
+	params map[string]string // lower-case names, q among them
 }
 
 // accepted lists the media types r's Accept header allows, without those
@@ -445,7 +446,7 @@ func accepted(r *http.Request) []acceptedMedia {
 				}
 			}
 			if q > 0 {
-				out = append(out, acceptedMedia{media, q})
+				out = append(out, acceptedMedia{media, q, params})
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/taskapi/server/internal/ratelimit"
 )
@@ -122,12 +123,14 @@ func (operationCounter) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (o operationCounter) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
-	if resp != nil && len(resp.Path) > 0 {
-		return resp // a @defer payload, of an operation already counted
-	}
 	typ := "unknown"
 	if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil {
 		typ = string(oc.Operation.Operation)
+	}
+	if resp != nil && len(resp.Path) > 0 || resp == nil && typ == string(ast.Query) {
+		// A @defer payload, or the end of a query's payloads (its deadline
+		// came first): part of an operation already counted.
+		return resp
 	}
 	outcome := "ok"
 	if resp != nil && len(resp.Errors) > 0 {
