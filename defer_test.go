@@ -293,3 +293,48 @@ func TestDeferOverWebSocket(t *testing.T) {
 		}
 	})
 }
+
+// TestDeferredFirstPartComesFirst: the first part reaches the client while
+// the deferred count is still waiting on the database, and the count's part
+// follows once the database answers.
+func TestDeferredFirstPartComesFirst(t *testing.T) {
+	needPostgres(t)
+	db, proxy := openThrough(t)
+	lim := graph.DefaultLimits()
+	lim.Timeout = time.Minute // the database hangs until the test lets go
+	a := newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}})
+	tok := a.token("alice")
+	a.createTask(t, tok, map[string]any{"title": "a1"})
+
+	proxy.stalled.Store(true)
+	body, _ := json.Marshal(map[string]any{"query": `{ tasks { ... @defer { count { value } } } }`})
+	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/query", bytes.NewReader(body))
+	req.Header = header(tok, "application/json")
+	req.Header.Set("Accept", acceptDefer)
+	res, err := a.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, params, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	mr := multipart.NewReader(res.Body, params["boundary"])
+	read := func() string {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(p)
+		return string(b)
+	}
+	if first := read(); first != `{"data":{"tasks":{"count":null}},"hasNext":true}` {
+		t.Fatalf("first part %s", first)
+	}
+	waitFor(t, func() bool { return proxy.held.Load() > 0 }, "the count to reach the database")
+	proxy.stalled.Store(false)
+	if second := read(); second != `{"incremental":[{"data":{"count":{"value":1}},"path":["tasks"]}],"hasNext":false}` {
+		t.Errorf("second part %s", second)
+	}
+	if _, err := mr.NextPart(); err != io.EOF {
+		t.Errorf("after the last part: %v", err)
+	}
+}
