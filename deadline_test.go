@@ -120,6 +120,16 @@ func (p *stallProxy) pipe(dst, src net.Conn, fromApp bool) {
 	}
 }
 
+// apiThrough is the API over a database opened through a stallProxy, its
+// requests bounded by timeout.
+func apiThrough(t *testing.T, timeout time.Duration) (*api, *stallProxy) {
+	t.Helper()
+	db, proxy := openThrough(t)
+	lim := graph.DefaultLimits()
+	lim.Timeout = timeout
+	return newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}}), proxy
+}
+
 // openThrough opens a fresh, migrated PostgreSQL test database whose
 // connections pass through a stallProxy.
 func openThrough(t *testing.T) (*database.DB, *stallProxy) {
@@ -152,10 +162,7 @@ func openThrough(t *testing.T) (*database.DB, *stallProxy) {
 // does.
 func TestDeadlineWhenTheDatabaseHangs(t *testing.T) {
 	needPostgres(t)
-	db, proxy := openThrough(t)
-	lim := graph.DefaultLimits()
-	lim.Timeout = 500 * time.Millisecond
-	a := newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}})
+	a, proxy := apiThrough(t, 500*time.Millisecond)
 	tok := a.token("alice")
 	a.createTask(t, tok, map[string]any{"title": "before the hang"})
 
@@ -242,10 +249,7 @@ func TestWorkStopsWhenTheClientLeaves(t *testing.T) {
 // RootFieldsAtOnce connections and leaves the rest of the pool to others.
 func TestOneOperationDoesNotTakeThePool(t *testing.T) {
 	needPostgres(t)
-	db, proxy := openThrough(t)
-	lim := graph.DefaultLimits()
-	lim.Timeout = time.Second
-	a := newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}})
+	a, proxy := apiThrough(t, time.Second)
 	tok := a.token("alice")
 	a.createTask(t, tok, map[string]any{"title": "t"})
 

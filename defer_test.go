@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taskapi/server/graph"
 	"github.com/taskapi/server/internal/database"
 	"github.com/taskapi/server/internal/gqlerr"
 	"github.com/taskapi/server/internal/testdb"
@@ -242,10 +241,7 @@ func TestDeferOverHTTP(t *testing.T) {
 // rather than waiting for a payload that will never come.
 func TestDeferredPartPastTheDeadline(t *testing.T) {
 	needPostgres(t)
-	db, proxy := openThrough(t)
-	lim := graph.DefaultLimits()
-	lim.Timeout = 500 * time.Millisecond
-	a := newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}})
+	a, proxy := apiThrough(t, 500*time.Millisecond)
 	tok := a.token("alice")
 	a.createTask(t, tok, map[string]any{"title": "before the hang"})
 
@@ -299,10 +295,7 @@ func TestDeferOverWebSocket(t *testing.T) {
 // follows once the database answers.
 func TestDeferredFirstPartComesFirst(t *testing.T) {
 	needPostgres(t)
-	db, proxy := openThrough(t)
-	lim := graph.DefaultLimits()
-	lim.Timeout = time.Minute // the database hangs until the test lets go
-	a := newAPIWith(t, db, serverOptions{GraphQL: graph.Options{Limits: lim}})
+	a, proxy := apiThrough(t, time.Minute) // the database hangs until the test lets go
 	tok := a.token("alice")
 	a.createTask(t, tok, map[string]any{"title": "a1"})
 

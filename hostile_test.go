@@ -57,6 +57,11 @@ func repeat(n int, f func(i int) string) string {
 	return b.String()
 }
 
+// manyDeferredCounts is 80 deferred counts, each with a label of its own.
+func manyDeferredCounts() []byte {
+	return gql("{ tasks { "+repeat(80, func(i int) string { return fmt.Sprintf(`... @defer(label: "l%d") { c%d: count { value } } `, i, i) })+"} }", nil)
+}
+
 // doubling is n fragments, each spreading the next twice: 2^n expansions
 // from a few bytes each.
 func doubling(n int) string { return doublingIn("query { ...F0 }", "Query", n) }
@@ -130,18 +135,14 @@ var hostileCorpus = []hostile{
 	{
 		// Each label its own part, each count its own query (a few at a
 		// time, like any counts of one request); 90 are over the budget.
-		name: "80 deferred counts, each with a label of its own, asking for parts",
-		body: func() []byte {
-			return gql("{ tasks { "+repeat(80, func(i int) string { return fmt.Sprintf(`... @defer(label: "l%d") { c%d: count { value } } `, i, i) })+"} }", nil)
-		},
+		name:   "80 deferred counts, each with a label of its own, asking for parts",
+		body:   manyDeferredCounts,
 		accept: "multipart/mixed",
 		status: 200,
 	},
 	{
-		name: "the same from a client that takes JSON alone",
-		body: func() []byte {
-			return gql("{ tasks { "+repeat(80, func(i int) string { return fmt.Sprintf(`... @defer(label: "l%d") { c%d: count { value } } `, i, i) })+"} }", nil)
-		},
+		name:   "the same from a client that takes JSON alone",
+		body:   manyDeferredCounts,
 		status: 406,
 		code:   gqlerr.TransportNotSupported,
 	},
@@ -567,7 +568,7 @@ func TestHostileRequests(t *testing.T) {
 					t.Errorf("status %d, want %d: %.300s", res.Status, c.status, res.Body)
 				}
 				if strings.HasPrefix(res.Header.Get("Content-Type"), "multipart/mixed") && strings.Contains(res.Body, `"errors"`) {
-					res.Errors = append(res.Errors, gqlError{Message: "in a part"}) // the parts are not decoded here
+					t.Errorf("want it served, got a part with errors: %.300s", res.Body) // parts are not decoded here
 				}
 				switch {
 				case c.code == "" && len(res.Errors) > 0:

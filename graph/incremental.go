@@ -66,31 +66,22 @@ func defersPart(opCtx *graphql.OperationContext) bool {
 
 func defers(set ast.SelectionSet, vars map[string]any, seen map[string]bool) bool {
 	for _, sel := range set {
+		var dirs ast.DirectiveList
+		var below ast.SelectionSet
 		switch s := sel.(type) {
 		case *ast.Field:
-			if !skipped(s.Directives, vars) && defers(s.SelectionSet, vars, seen) {
-				return true
-			}
+			dirs, below = s.Directives, s.SelectionSet
 		case *ast.InlineFragment:
-			if skipped(s.Directives, vars) {
-				continue
-			}
-			if deferOn(s.Directives, vars) || defers(s.SelectionSet, vars, seen) {
-				return true
-			}
+			dirs, below = s.Directives, s.SelectionSet
 		case *ast.FragmentSpread:
-			if skipped(s.Directives, vars) {
-				continue
-			}
-			if deferOn(s.Directives, vars) {
-				return true
-			}
+			dirs = s.Directives
 			if s.Definition != nil && !seen[s.Name] {
 				seen[s.Name] = true
-				if defers(s.Definition.SelectionSet, vars, seen) {
-					return true
-				}
+				below = s.Definition.SelectionSet
 			}
+		}
+		if !skipped(dirs, vars) && (deferOn(dirs, vars) || defers(below, vars, seen)) {
+			return true
 		}
 	}
 	return false
@@ -128,21 +119,17 @@ func writeIncremental(ctx context.Context, w http.ResponseWriter, first *graphql
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_, _ = io.WriteString(w, "--"+multipartBoundary+"\r\n")
-	more := hasNext(first)
-	if len(first.Data) == 0 || string(first.Data) == "null" {
-		// A non-null field failed: there is no object left for a later
-		// part to complete, so the first is the last.
-		f := false
-		first.HasNext, more = &f, false
-	}
-	writePart(w, initialPayload(first))
+	// When a non-null field failed and nulled data, there is no object
+	// left for a later part to complete: the first is the last.
+	more := hasNext(first) && len(first.Data) > 0 && string(first.Data) != "null"
+	writePart(w, initialPayload(first, more))
 	for more {
 		_, _ = io.WriteString(w, "\r\n--"+multipartBoundary+"\r\n")
 		_ = rc.Flush()
 		resp := next(ctx)
 		if resp == nil {
 			// The rest will not come: say why.
-			writePart(w, initialPayload(&graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(ctx, gqlerr.TimeoutError())}}))
+			writePart(w, initialPayload(&graphql.Response{Errors: gqlerror.List{gqlerr.WithIDs(ctx, gqlerr.TimeoutError())}}, false))
 			break
 		}
 		more = hasNext(resp)
@@ -157,13 +144,13 @@ func writeIncremental(ctx context.Context, w http.ResponseWriter, first *graphql
 func hasNext(resp *graphql.Response) bool { return resp.HasNext != nil && *resp.HasNext }
 
 // initialPayload is the first part: a response of its own, with hasNext.
-func initialPayload(resp *graphql.Response) any {
+func initialPayload(resp *graphql.Response, more bool) any {
 	return struct {
 		Data       json.RawMessage `json:"data,omitempty"`
 		Errors     gqlerror.List   `json:"errors,omitempty"`
 		Extensions map[string]any  `json:"extensions,omitempty"`
 		HasNext    bool            `json:"hasNext"`
-	}{resp.Data, resp.Errors, resp.Extensions, hasNext(resp)}
+	}{resp.Data, resp.Errors, resp.Extensions, more}
 }
 
 // laterPayload is a deferred fragment's part: an entry of incremental, at
@@ -193,7 +180,7 @@ func laterPayload(resp *graphql.Response) any {
 func writePart(w io.Writer, payload any) {
 	b, err := json.Marshal(payload)
 	if err != nil {
-		b, _ = json.Marshal(initialPayload(&graphql.Response{Errors: gqlerror.List{gqlerr.InternalError()}}))
+		b, _ = json.Marshal(initialPayload(&graphql.Response{Errors: gqlerror.List{gqlerr.InternalError()}}, false))
 	}
 	_, _ = io.WriteString(w, "Content-Type: application/json; charset=utf-8\r\n\r\n")
 	_, _ = w.Write(b)

@@ -146,7 +146,7 @@ func Rewrite(src []byte, opts Options) ([]byte, *Report, error) {
 		switch {
 		case ok && isECMethod(fd):
 			f.methods[fd.Name.Name] = fd
-		case ok && fd.Name.Name == "Exec" && recvType(fd) == "executableSchema":
+		case ok && fd.Name.Name == "Exec" && isMethodOf(fd, "executableSchema"):
 			f.exec = fd
 		}
 	}
@@ -798,21 +798,6 @@ func firstParamIs(ft *ast.FuncType, name string) bool {
 	return ft.Params != nil && len(ft.Params.List) > 0 && len(ft.Params.List[0].Names) > 0 && ft.Params.List[0].Names[0].Name == name
 }
 
-// recvType is a method's receiver type name, without its pointer.
-func recvType(fd *ast.FuncDecl) string {
-	if fd.Recv == nil || len(fd.Recv.List) != 1 {
-		return ""
-	}
-	t := fd.Recv.List[0].Type
-	if star, ok := t.(*ast.StarExpr); ok {
-		t = star.X
-	}
-	if id, ok := t.(*ast.Ident); ok {
-		return id.Name
-	}
-	return ""
-}
-
 func (f *file) replace(n ast.Node, text string) {
 	f.edits = append(f.edits, edit{f.offset(n.Pos()), f.offset(n.End()), text})
 }
@@ -841,12 +826,15 @@ func (f *file) sortedMethods() []string {
 	return names
 }
 
-func isECMethod(fd *ast.FuncDecl) bool {
+func isECMethod(fd *ast.FuncDecl) bool { return isMethodOf(fd, "executionContext") }
+
+// isMethodOf reports a method with a body on *typ.
+func isMethodOf(fd *ast.FuncDecl, typ string) bool {
 	if fd.Recv == nil || len(fd.Recv.List) != 1 || fd.Body == nil {
 		return false
 	}
 	star, ok := fd.Recv.List[0].Type.(*ast.StarExpr)
-	return ok && isIdent(star.X, "executionContext")
+	return ok && isIdent(star.X, typ)
 }
 
 // hasObjParam reports whether fd is a field function: (ctx, field, obj).
